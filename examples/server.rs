@@ -1,0 +1,37 @@
+//! The hello-world server of Python a3grpc, in Rust.
+//!
+//! ```text
+//! cargo run --release --example server [conf.toml|conf.json]
+//! ```
+//!
+//! Without a conf file it serves 127.0.0.1:50051. A conf file uses the original's keys and
+//! names its mappings `app.mappings.servicer_mappings`, as the original README does.
+//! SIGINT/SIGTERM stop it gracefully.
+
+#[path = "shared/hello.rs"]
+#[allow(dead_code)]
+mod hello;
+
+use std::process::ExitCode;
+
+use a3grpc::{register_mappings, run_grpc_server, Conf};
+
+const MAPPINGS: &str = "app.mappings.servicer_mappings";
+
+fn main() -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    register_mappings(MAPPINGS, vec![hello::greeter_servicer()]);
+
+    let conf = match std::env::args().nth(1) {
+        Some(path) => Conf::from_file(path),
+        None => Ok(Conf::new("127.0.0.1", 50051, MAPPINGS)),
+    };
+    let outcome = conf.map_err(a3grpc::ServerError::from).and_then(run_grpc_server);
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("server: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}

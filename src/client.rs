@@ -1,0 +1,328 @@
+//! `BaseClient`: blocking calls that return the response or a typed error.
+//!
+//! Wrap it in a small struct with one method per RPC, as a subclass of the original's
+//! `BaseClient` would:
+//!
+//! ```no_run
+//! # mod hello_world { pub use protobuf::well_known_types::Empty as HelloRequest; pub use protobuf::well_known_types::Empty as HelloReply; }
+//! # mod hello_world_grpc { pub static METHOD_GREETER_SAY_HELLO: grpcio::Method<protobuf::well_known_types::Empty, protobuf::well_known_types::Empty> = grpcio::Method { ty: grpcio::MethodType::Unary, name: "/Greeter/say_hello", req_mar: grpcio::Marshaller { ser: grpcio::pb_ser, de: grpcio::pb_de }, resp_mar: grpcio::Marshaller { ser: grpcio::pb_ser, de: grpcio::pb_de } }; }
+//! use a3grpc::{BaseClient, Error};
+//! use hello_world::{HelloReply, HelloRequest};
+//! use hello_world_grpc::METHOD_GREETER_SAY_HELLO;
+//!
+//! struct GreeterClient(BaseClient);
+//!
+//! impl GreeterClient {
+//!     fn say_hello(&self, request: &HelloRequest) -> Result<HelloReply, Error> {
+//!         self.0.call(&METHOD_GREETER_SAY_HELLO, request)
+//!     }
+//! }
+//!
+//! let greeter = GreeterClient(BaseClient::connect("127.0.0.1", 50051)?);
+//! match greeter.say_hello(&HelloRequest::new()) {
+//!     Ok(reply) => println!("{reply:?}"),
+//!     Err(Error::A3(err)) => println!("the server said {}: {}", err.name(), err.message()),
+//!     Err(other) => println!("the call failed: {other}"),
+//! }
+//! # Ok::<(), Error>(())
+//! ```
+
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use grpcio::{CallOption, ChannelBuilder, EnvBuilder, Metadata, MetadataBuilder, Method};
+
+use crate::conf::{ChannelOption, OptionValue};
+use crate::error::{Error, ErrorKind, StatusCodes};
+use crate::server::options_onto;
+
+const UNAVAILABLE: i32 = 14;
+const INTERNAL: i32 = 13;
+
+/// When and how often a failed call is tried again.
+///
+/// a3 errors are answers, never retried. By default only UNAVAILABLE (no connection, server
+/// restarting) is retried, 5 tries in all, with exponential back-off from 100 ms up to 3 s,
+/// and no sleep after the last try. A call's timeout covers all its tries.
+///
+/// ```
+/// use std::time::Duration;
+/// use a3grpc::RetryPolicy;
+///
+/// let policy = RetryPolicy::new(3).backoff(Duration::from_millis(50), Duration::from_secs(1));
+/// let never = RetryPolicy::never();
+/// ```
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    attempts: u32,
+    initial_backoff: Duration,
+    max_backoff: Duration,
+    codes: Vec<i32>,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            attempts: 5,
+            initial_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(3),
+            codes: vec![UNAVAILABLE],
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// Up to `attempts` tries in all (at least one), with the default back-off and codes.
+    pub fn new(attempts: u32) -> RetryPolicy {
+        RetryPolicy { attempts: attempts.max(1), ..RetryPolicy::default() }
+    }
+
+    /// One try, no retries.
+    pub fn never() -> RetryPolicy {
+        RetryPolicy::new(1)
+    }
+
+    /// Back-off before the second try is `initial`, doubling up to `max`.
+    pub fn backoff(mut self, initial: Duration, max: Duration) -> RetryPolicy {
+        self.initial_backoff = initial;
+        self.max_backoff = max.max(initial);
+        self
+    }
+
+    /// The gRPC status codes that are retried (default: UNAVAILABLE only). Retrying other
+    /// codes may run a non-idempotent call twice.
+    pub fn retry_on(mut self, codes: &[i32]) -> RetryPolicy {
+        self.codes = codes.to_vec();
+        self
+    }
+
+    fn delay(&self, retry: u32) -> Duration {
+        let factor = 2u32.saturating_pow(retry.min(16));
+        self.initial_backoff.saturating_mul(factor).min(self.max_backoff)
+    }
+}
+
+/// Per-call settings: deadline and request metadata.
+///
+/// ```
+/// use std::time::Duration;
+/// use a3grpc::CallOptions;
+///
+/// let opts = CallOptions::new().timeout(Duration::from_secs(2)).header("x-request-id", "42");
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct CallOptions {
+    timeout: Option<Duration>,
+    headers: Vec<(String, Vec<u8>)>,
+}
+
+impl CallOptions {
+    /// No deadline beyond the client's default, no metadata.
+    pub fn new() -> CallOptions {
+        CallOptions::default()
+    }
+
+    /// The call fails with DEADLINE_EXCEEDED if it has not finished in `timeout`, retries
+    /// included.
+    pub fn timeout(mut self, timeout: Duration) -> CallOptions {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Adds request metadata. Keys are lower-case; keys ending in `-bin` carry bytes.
+    pub fn header(mut self, key: impl Into<String>, value: impl AsRef<[u8]>) -> CallOptions {
+        self.headers.push((key.into(), value.as_ref().to_vec()));
+        self
+    }
+}
+
+/// Response metadata, in the order it arrived.
+pub type Headers = Vec<(String, Vec<u8>)>;
+
+/// Builds a [`BaseClient`].
+#[derive(Debug, Clone)]
+pub struct ClientBuilder {
+    target: String,
+    options: Vec<ChannelOption>,
+    codes: StatusCodes,
+    retry: RetryPolicy,
+    kinds: Vec<ErrorKind>,
+    timeout: Option<Duration>,
+}
+
+impl ClientBuilder {
+    /// A client of `target`, e.g. `"127.0.0.1:50051"` or `"dns:///api.example.com:443"`.
+    pub fn new(target: impl Into<String>) -> ClientBuilder {
+        ClientBuilder {
+            target: target.into(),
+            options: Vec::new(),
+            codes: StatusCodes::default(),
+            retry: RetryPolicy::default(),
+            kinds: Vec::new(),
+            timeout: None,
+        }
+    }
+
+    /// Adds a gRPC core channel arg, passed verbatim.
+    pub fn option(mut self, name: impl Into<String>, value: impl Into<OptionValue>) -> ClientBuilder {
+        self.options.push(ChannelOption { name: name.into(), value: value.into() });
+        self
+    }
+
+    /// The status codes the server uses for a3 errors (its `patch_status_code`).
+    pub fn patch_status_code(mut self, codes: StatusCodes) -> ClientBuilder {
+        self.codes = codes;
+        self
+    }
+
+    /// The retry policy.
+    pub fn retry(mut self, policy: RetryPolicy) -> ClientBuilder {
+        self.retry = policy;
+        self
+    }
+
+    /// Registers a user-defined error class, so it comes back as [`A3Error::Custom`](crate::A3Error::Custom).
+    pub fn error_kind(mut self, kind: ErrorKind) -> ClientBuilder {
+        self.kinds.push(kind);
+        self
+    }
+
+    /// A deadline for every call that sets none itself.
+    pub fn timeout(mut self, timeout: Duration) -> ClientBuilder {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Creates the client. The connection is made lazily, on the first call.
+    pub fn build(self) -> Result<BaseClient, Error> {
+        if let Some((key, reason)) = self.codes.problem() {
+            return Err(Error::Usage(format!("patch_status_code.{key}: {reason}")));
+        }
+        for option in &self.options {
+            let bad_value = matches!(&option.value, OptionValue::Str(s) if s.contains('\0'));
+            if option.name.is_empty() || option.name.contains('\0') || bad_value {
+                return Err(Error::Usage(format!("channel option {:?}: names and values must not contain NUL", option.name)));
+            }
+        }
+        if self.target.is_empty() || self.target.contains('\0') {
+            return Err(Error::Usage(format!("target {:?} is not an address", self.target)));
+        }
+        let env = Arc::new(EnvBuilder::new().cq_count(1).name_prefix("a3grpc-client").build());
+        let channel = options_onto(ChannelBuilder::new(env), &self.options).connect(&self.target);
+        Ok(BaseClient {
+            client: grpcio::Client::new(channel),
+            codes: self.codes,
+            retry: self.retry,
+            kinds: Arc::from(self.kinds),
+            timeout: self.timeout,
+        })
+    }
+}
+
+/// A blocking gRPC client that returns typed a3 errors. Cheap to clone; clones share the
+/// connection.
+#[derive(Clone)]
+pub struct BaseClient {
+    client: grpcio::Client,
+    codes: StatusCodes,
+    retry: RetryPolicy,
+    kinds: Arc<[ErrorKind]>,
+    timeout: Option<Duration>,
+}
+
+impl BaseClient {
+    /// A client of `host:port` with default settings.
+    pub fn connect(host: &str, port: u16) -> Result<BaseClient, Error> {
+        BaseClient::builder(host, port).build()
+    }
+
+    /// A builder for a client of `host:port`.
+    pub fn builder(host: &str, port: u16) -> ClientBuilder {
+        let target = if host.contains(':') && !host.starts_with('[') {
+            format!("[{host}]:{port}")
+        } else {
+            format!("{host}:{port}")
+        };
+        ClientBuilder::new(target)
+    }
+
+    /// Calls the unary RPC `method`.
+    pub fn call<Req, Resp>(&self, method: &Method<Req, Resp>, request: &Req) -> Result<Resp, Error> {
+        self.call_with_headers(method, request, &CallOptions::default()).map(|(message, _)| message)
+    }
+
+    /// Calls the unary RPC `method` with a deadline and metadata.
+    pub fn call_with<Req, Resp>(
+        &self,
+        method: &Method<Req, Resp>,
+        request: &Req,
+        options: &CallOptions,
+    ) -> Result<Resp, Error> {
+        self.call_with_headers(method, request, options).map(|(message, _)| message)
+    }
+
+    /// Calls the unary RPC `method` and also returns the response metadata.
+    pub fn call_with_headers<Req, Resp>(
+        &self,
+        method: &Method<Req, Resp>,
+        request: &Req,
+        options: &CallOptions,
+    ) -> Result<(Resp, Headers), Error> {
+        let headers = request_metadata(&options.headers)?;
+        let deadline = options.timeout.or(self.timeout).map(|t| Instant::now() + t);
+        let mut retry = 0;
+        loop {
+            let mut opt = CallOption::default();
+            if let Some(deadline) = deadline {
+                opt = opt.timeout(deadline.saturating_duration_since(Instant::now()));
+            }
+            if let Some(headers) = &headers {
+                opt = opt.headers(headers.clone());
+            }
+            let outcome = self
+                .client
+                .unary_call_async(method, request, opt)
+                .and_then(|mut receiver| receiver.receive_sync());
+            let err = match outcome {
+                Ok((headers, message, _trailers)) => return Ok((message, to_pairs(&headers))),
+                Err(grpcio::Error::RpcFailure(status)) => Error::from_status(&status, &self.codes, &self.kinds),
+                Err(other) => Error::Status { code: INTERNAL, message: other.to_string() },
+            };
+            retry += 1;
+            let retryable = matches!(&err, Error::Status { code, .. } if self.retry.codes.contains(code));
+            if !retryable || retry >= self.retry.attempts {
+                return Err(err);
+            }
+            let pause = self.retry.delay(retry - 1);
+            if deadline.is_some_and(|d| Instant::now() + pause >= d) {
+                return Err(err);
+            }
+            log::warn!("{}: {err}; retry {retry} of {} in {pause:?}", method.name, self.retry.attempts - 1);
+            thread::sleep(pause);
+        }
+    }
+}
+
+fn request_metadata(pairs: &[(String, Vec<u8>)]) -> Result<Option<Metadata>, Error> {
+    if pairs.is_empty() {
+        return Ok(None);
+    }
+    let mut builder = MetadataBuilder::with_capacity(pairs.len());
+    for (key, value) in pairs {
+        let added = if key.ends_with("-bin") {
+            builder.add_bytes(key, value).map(|_| ())
+        } else {
+            match std::str::from_utf8(value) {
+                Ok(text) => builder.add_str(key, text).map(|_| ()),
+                Err(_) => return Err(Error::Usage(format!("metadata {key:?} is not text; use a -bin key for bytes"))),
+            }
+        };
+        added.map_err(|e| Error::Usage(format!("metadata {key:?} rejected: {e}")))?;
+    }
+    Ok(Some(builder.build()))
+}
+
+fn to_pairs(metadata: &Metadata) -> Headers {
+    metadata.iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect()
+}

@@ -1,0 +1,90 @@
+//! The worker pool: exactly `max_workers` threads that run Views.
+//!
+//! Views block, so they must never run on grpcio's completion-queue threads, which do all
+//! network I/O: one slow View there would stall every call on that queue.
+
+use std::panic::{self, AssertUnwindSafe};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{unbounded, Receiver, Sender};
+
+pub(crate) type Job = Box<dyn FnOnce() + Send + 'static>;
+
+enum Task {
+    Run(Job),
+    Stop,
+}
+
+/// Submits jobs to the pool; cheap to clone into every handler.
+#[derive(Clone)]
+pub(crate) struct Submitter(Sender<Task>);
+
+impl Submitter {
+    /// Queues `job`; gives it back if the pool has stopped.
+    pub(crate) fn submit(&self, job: Job) -> Result<(), Job> {
+        self.0.send(Task::Run(job)).map_err(|e| match e.0 {
+            Task::Run(job) => job,
+            Task::Stop => unreachable!("only Run is submitted"),
+        })
+    }
+}
+
+/// A fixed set of threads fed by one queue. The queue is unbounded on purpose: admission is
+/// decided earlier, by `maximum_concurrent_rpcs`, and a call that waits too long in the queue
+/// is dropped by its deadline check when a worker picks it up.
+pub(crate) struct Pool {
+    queue: Sender<Task>,
+    workers: Vec<JoinHandle<()>>,
+    done: Receiver<()>,
+}
+
+impl Pool {
+    pub(crate) fn new(size: usize) -> std::io::Result<Pool> {
+        let (queue, jobs) = unbounded::<Task>();
+        let (done_tx, done) = unbounded::<()>();
+        let mut workers = Vec::with_capacity(size);
+        for i in 0..size {
+            let jobs = jobs.clone();
+            let done_tx = done_tx.clone();
+            let handle = thread::Builder::new().name(format!("a3grpc-worker-{i}")).spawn(move || {
+                while let Ok(Task::Run(job)) = jobs.recv() {
+                    // A job already turns a View's panic into an error reply; this only keeps
+                    // the thread alive if something else in the job panics.
+                    let _ = panic::catch_unwind(AssertUnwindSafe(job));
+                }
+                let _ = done_tx.send(());
+            })?;
+            workers.push(handle);
+        }
+        Ok(Pool { queue, workers, done })
+    }
+
+    pub(crate) fn submitter(&self) -> Submitter {
+        Submitter(self.queue.clone())
+    }
+
+    /// Stops the workers once they have run what is queued, and waits for them up to
+    /// `wait`. Workers still busy after that (a View that ignores cancellation) are left to
+    /// finish on their own; they hold no server resources.
+    pub(crate) fn shutdown(self, wait: Duration) -> usize {
+        let Pool { queue, workers, done } = self;
+        for _ in 0..workers.len() {
+            let _ = queue.send(Task::Stop);
+        }
+        let deadline = Instant::now() + wait;
+        let mut left = workers.len();
+        while left > 0 {
+            match done.recv_deadline(deadline) {
+                Ok(()) => left -= 1,
+                Err(_) => break,
+            }
+        }
+        if left == 0 {
+            for w in workers {
+                let _ = w.join();
+            }
+        }
+        left
+    }
+}

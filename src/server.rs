@@ -1,0 +1,383 @@
+//! The server: from a [`Conf`] to a listening gRPC server, and the path every call takes.
+//!
+//! Read top to bottom:
+//! 1. [`run_grpc_server`] starts a [`Server`] and blocks until SIGINT/SIGTERM.
+//! 2. [`Server::start`] resolves the Servicers, starts the worker pool and binds the port.
+//! 3. [`serve_unary`] is where a call arrives, on a grpcio I/O thread: admission
+//!    (`maximum_concurrent_rpcs`), hand-off to the pool, and the reply.
+//! 4. [`run_view`] runs on a worker: skip dead calls, run the View, turn its error or panic
+//!    into a status.
+//! 5. [`Server::shutdown`] stops accepting, gives in-flight calls the grace period, then
+//!    cancels the rest.
+
+use std::ffi::CString;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::task::Poll;
+use std::thread;
+use std::time::Duration;
+
+use futures::channel::oneshot;
+use futures::future::poll_fn;
+use futures::{FutureExt, SinkExt};
+use grpcio::{
+    ChannelBuilder, EnvBuilder, Metadata, RpcContext, RpcStatus, ServerBuilder, ServerCredentials,
+    ServerStreamingSink, WriteFlags,
+};
+
+use crate::conf::{ChannelOption, Conf, ConfError, OptionValue, ServicerMappings};
+use crate::error::{self, A3Error, StatusCodes};
+use crate::pool::{Pool, Submitter};
+use crate::servicer::resolve_mappings;
+use crate::view::{CallInfo, Context, UnaryView};
+
+/// Why a server could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServerError {
+    /// The conf is invalid; the error names the key.
+    #[error(transparent)]
+    Conf(#[from] ConfError),
+    /// The address could not be bound: in use, not local, or not an address.
+    #[error("cannot bind {addr}: the port is in use or the address is not local to this machine")]
+    Bind {
+        /// `host:port` as configured.
+        addr: String,
+    },
+    /// The gRPC core refused the server (e.g. a channel arg it rejects).
+    #[error("the gRPC core could not build the server: {0}")]
+    Grpc(String),
+    /// A thread or signal handler could not be set up.
+    #[error("server setup failed: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Runs a server from `conf` until SIGINT or SIGTERM, then stops it gracefully: no new calls,
+/// in-flight calls get `graceful_shutdown_seconds`, the rest are cancelled. Returns `Ok(())`
+/// after a clean stop, so `main` exits 0.
+///
+/// ```no_run
+/// use a3grpc::{run_grpc_server, Conf};
+///
+/// let conf = Conf::from_file("conf.toml")?;
+/// run_grpc_server(conf)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn run_grpc_server(conf: Conf) -> Result<(), ServerError> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    // Installed before the server starts, so a signal during start-up stops it cleanly
+    // instead of killing the process.
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])?;
+    let server = Server::start(conf)?;
+    if let Some(signal) = signals.forever().next() {
+        let name = if signal == SIGINT { "SIGINT" } else { "SIGTERM" };
+        log::info!("received {name}; stopping");
+    }
+    server.shutdown();
+    Ok(())
+}
+
+/// A running server. Dropping it stops it without a grace period; call
+/// [`shutdown`](Server::shutdown) for a graceful stop.
+///
+/// ```no_run
+/// use a3grpc::{Conf, Server, Servicer};
+///
+/// let server = Server::start(Conf::new("127.0.0.1", 0, vec![Servicer::new()]))?;
+/// println!("serving on port {}", server.port());
+/// server.shutdown();
+/// # Ok::<(), a3grpc::ServerError>(())
+/// ```
+pub struct Server {
+    grpc: Option<grpcio::Server>,
+    pool: Option<Pool>,
+    addr: String,
+    port: u16,
+    grace: Duration,
+}
+
+/// What every call handler shares: the pool, the admission limit and the error codes.
+pub(crate) struct Runtime {
+    pool: Submitter,
+    limit: Option<Limit>,
+    codes: StatusCodes,
+}
+
+impl Server {
+    /// Starts serving `conf`: binds the port and returns once calls are accepted.
+    pub fn start(conf: Conf) -> Result<Server, ServerError> {
+        let conf = conf.validated()?;
+        if !conf.interceptors.is_empty() {
+            return Err(ConfError::invalid("interceptors", "interceptors are not available in this version yet").into());
+        }
+        if conf.server_key.is_some() || conf.server_cert.is_some() || conf.ca_cert.is_some() {
+            return Err(ConfError::invalid("server_key", "TLS is not available in this version yet").into());
+        }
+        let servicers = match conf.servicer_mappings {
+            ServicerMappings::Named(ref name) => resolve_mappings(name)?,
+            ServicerMappings::Servicers(ref servicers) => servicers.clone(),
+        };
+
+        let pool = Pool::new(conf.max_workers)?;
+        let rt = Arc::new(Runtime {
+            pool: pool.submitter(),
+            limit: conf.maximum_concurrent_rpcs.map(Limit::new),
+            codes: conf.patch_status_code,
+        });
+
+        let io_threads = thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        let env = Arc::new(EnvBuilder::new().cq_count(io_threads).name_prefix("a3grpc-io").build());
+        let mut service = grpcio::ServiceBuilder::new();
+        let mut seen = std::collections::HashSet::new();
+        for servicer in &servicers {
+            for method in servicer.methods() {
+                if !seen.insert(method) {
+                    return Err(ConfError::invalid(
+                        "servicer_mappings",
+                        format!("method {method} is served by two Views; each RPC takes one"),
+                    )
+                    .into());
+                }
+            }
+            service = servicer.register(service, &rt);
+        }
+        let mut grpc = ServerBuilder::new(env.clone())
+            .channel_args(options_onto(ChannelBuilder::new(env.clone()), &conf.options).build_args())
+            .register_service(service.build())
+            .build()
+            .map_err(|e| ServerError::Grpc(e.to_string()))?;
+
+        let addr = host_port(&conf.host, conf.port);
+        let port = grpc
+            .add_listening_port(addr.clone(), ServerCredentials::insecure())
+            .map_err(|_| ServerError::Bind { addr: addr.clone() })?;
+        grpc.start();
+        let addr = host_port(&conf.host, port);
+        log::info!("a3grpc server listening on {addr} (pid {})", std::process::id());
+        Ok(Server { grpc: Some(grpc), pool: Some(pool), addr, port, grace: conf.graceful_shutdown_seconds })
+    }
+
+    /// The bound port (the real one when the conf asked for port 0).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The bound address, `host:port`.
+    pub fn addr(&self) -> &str {
+        &self.addr
+    }
+
+    /// Stops gracefully with the conf's `graceful_shutdown_seconds`.
+    pub fn shutdown(self) {
+        let grace = self.grace;
+        self.shutdown_within(grace)
+    }
+
+    /// Stops accepting calls, lets in-flight calls finish for up to `grace`, then cancels the
+    /// rest. Views still running after that see [`Context::is_cancelled`] and their replies
+    /// are discarded.
+    pub fn shutdown_within(mut self, grace: Duration) {
+        self.stop(grace);
+    }
+
+    fn stop(&mut self, grace: Duration) {
+        let Some(mut grpc) = self.grpc.take() else { return };
+        log::info!("a3grpc server on {} stopping: new calls refused, in-flight calls get {grace:?}", self.addr);
+        let (done_tx, done) = crossbeam_channel::bounded(1);
+        let finished = grpc.shutdown();
+        // The shutdown future completes on an I/O thread; waiting for it here with a timeout
+        // needs it driven elsewhere.
+        thread::spawn(move || {
+            let _ = futures::executor::block_on(finished);
+            let _ = done_tx.send(());
+        });
+        if done.recv_timeout(grace).is_err() {
+            log::warn!("grace period over: cancelling the calls still in flight");
+            grpc.cancel_all_calls();
+            let _ = done.recv_timeout(Duration::from_secs(5));
+        }
+        drop(grpc);
+        if let Some(pool) = self.pool.take() {
+            let busy = pool.shutdown(Duration::from_secs(1));
+            if busy > 0 {
+                log::warn!("{busy} View(s) still running after shutdown; they were told the call is cancelled");
+            }
+        }
+        log::info!("a3grpc server on {} stopped", self.addr);
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop(Duration::ZERO);
+    }
+}
+
+fn host_port(host: &str, port: u16) -> String {
+    if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
+/// Applies the conf's `options`, verbatim, as core channel args. Names and values were checked for NUL bytes when
+/// the conf was validated, so the conversions cannot fail.
+pub(crate) fn options_onto(mut builder: ChannelBuilder, options: &[ChannelOption]) -> ChannelBuilder {
+    for option in options {
+        let Ok(name) = CString::new(option.name.as_str()) else { continue };
+        builder = match &option.value {
+            OptionValue::Int(v) => builder.raw_cfg_int(name, *v),
+            OptionValue::Str(s) => match CString::new(s.as_str()) {
+                Ok(v) => builder.raw_cfg_string(name, v),
+                Err(_) => builder,
+            },
+        };
+    }
+    builder
+}
+
+/// The `maximum_concurrent_rpcs` gate: a counter checked when a call arrives.
+struct Limit {
+    max: usize,
+    in_flight: Arc<AtomicUsize>,
+}
+
+/// One admitted call; leaving the limit happens when it drops.
+struct Permit(Option<Arc<AtomicUsize>>);
+
+impl Limit {
+    fn new(max: usize) -> Limit {
+        Limit { max, in_flight: Arc::new(AtomicUsize::new(0)) }
+    }
+}
+
+impl Runtime {
+    fn admit(&self) -> Option<Permit> {
+        let Some(limit) = &self.limit else { return Some(Permit(None)) };
+        let admitted = limit
+            .in_flight
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < limit.max).then_some(n + 1))
+            .is_ok();
+        admitted.then(|| Permit(Some(limit.in_flight.clone())))
+    }
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        if let Some(counter) = &self.0 {
+            counter.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+}
+
+const RESOURCE_EXHAUSTED: i32 = 8;
+const CANCELLED: i32 = 1;
+const DEADLINE_EXCEEDED: i32 = 4;
+const UNAVAILABLE: i32 = 14;
+
+/// What a worker hands back to the I/O thread.
+enum Reply<T> {
+    Message(T, Option<Metadata>),
+    Status(RpcStatus),
+}
+
+/// A unary call arrives here, on a grpcio I/O thread. Nothing here may block.
+pub(crate) fn serve_unary<V: UnaryView>(
+    rt: &Arc<Runtime>,
+    view: &Arc<V>,
+    ctx: RpcContext<'_>,
+    request: V::Request,
+    mut sink: ServerStreamingSink<V::Response>,
+) {
+    let Some(permit) = rt.admit() else {
+        ctx.spawn(sink.fail(error::status(RESOURCE_EXHAUSTED, "Concurrent RPC limit exceeded!")).map(|_| ()));
+        return;
+    };
+    let call = CallInfo::from_rpc(&ctx);
+    let cancelled = call.cancelled.clone();
+    let (reply_tx, mut reply) = oneshot::channel();
+    let job = {
+        let (rt, view) = (rt.clone(), view.clone());
+        Box::new(move || {
+            let _ = reply_tx.send(run_view(&rt, &*view, &call, request));
+        })
+    };
+    if rt.pool.submit(job).is_err() {
+        ctx.spawn(sink.fail(error::status(UNAVAILABLE, "the server is shutting down")).map(|_| ()));
+        return;
+    }
+
+    ctx.spawn(async move {
+        let _permit = permit;
+        // Wait for the worker's reply, watching the call meanwhile: if the client cancels or
+        // its deadline passes, the flag tells a queued job to skip its View and a running View
+        // that it may stop.
+        let mut client_gone = false;
+        let outcome = poll_fn(|cx| {
+            if !client_gone {
+                if let Poll::Ready(Err(_)) = sink.poll_ready_unpin(cx) {
+                    client_gone = true;
+                    cancelled.store(true, Ordering::Release);
+                }
+            }
+            reply.poll_unpin(cx).map(Result::ok)
+        })
+        .await;
+        if client_gone {
+            // The call is over; what the View produced has nowhere to go. The permit was held
+            // until the View returned, so the limit counts the work, not just the calls.
+            return;
+        }
+        match outcome {
+            Some(Reply::Message(message, headers)) => {
+                if let Some(headers) = headers {
+                    sink.set_headers(headers);
+                }
+                // Buffered so the message leaves together with the status.
+                let flags = WriteFlags::default().buffer_hint(true);
+                if sink.send((message, flags)).await.is_ok() {
+                    let _ = sink.close().await;
+                }
+            }
+            Some(Reply::Status(status)) => {
+                let _ = sink.fail(status).await;
+            }
+            None => {
+                let _ = sink.fail(error::status(UNAVAILABLE, "the server stopped before the call ran")).await;
+            }
+        }
+    });
+}
+
+/// Runs on a worker thread: the View itself, guarded.
+fn run_view<V: UnaryView>(rt: &Runtime, view: &V, call: &CallInfo, request: V::Request) -> Reply<V::Response> {
+    // A call that waited in the queue past its caller's patience is dropped unrun, so an
+    // overloaded server does no dead work.
+    if call.is_cancelled() {
+        return Reply::Status(error::status(CANCELLED, "the client cancelled the call before it ran"));
+    }
+    if call.deadline.exceeded() {
+        return Reply::Status(error::status(DEADLINE_EXCEEDED, "the deadline passed before the call ran"));
+    }
+    let mut ctx = Context::new(call);
+    match panic::catch_unwind(AssertUnwindSafe(|| view.handle(request, &mut ctx))) {
+        Ok(Ok(message)) => Reply::Message(message, ctx.take_response_headers()),
+        Ok(Err(err)) => Reply::Status(error::to_rpc_status(&err, &rt.codes, &call.method)),
+        Err(panic) => {
+            let what = panic_message(&panic);
+            log::error!("{}: the View panicked: {what}", call.method);
+            let err = A3Error::server_unknown(format!("the View panicked: {what}"));
+            Reply::Status(error::to_rpc_status(&err, &rt.codes, &call.method))
+        }
+    }
+}
+
+fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(a panic with a non-text payload)")
+}

@@ -1,0 +1,106 @@
+//! Servicers: the Views of one service, one line per RPC, and the `servicer_mappings` table.
+
+use std::fmt;
+use std::sync::Arc;
+
+use grpcio::{Method, ServiceBuilder};
+
+use crate::conf::{ConfError, Registry};
+use crate::server::{self, Runtime};
+use crate::view::UnaryView;
+
+type Register = Arc<dyn Fn(ServiceBuilder, &Arc<Runtime>) -> ServiceBuilder + Send + Sync>;
+
+/// The Views of a service, each bound to the generated method descriptor of its RPC.
+///
+/// The descriptors are the `METHOD_*` constants that `protoc-grpcio` generates; they carry the
+/// method path and the message codecs, so a View's request and response types are checked
+/// against the proto at compile time. RPCs without a View answer UNIMPLEMENTED.
+///
+/// ```no_run
+/// # mod hello_world_grpc { pub static METHOD_GREETER_SAY_HELLO: grpcio::Method<protobuf::well_known_types::Empty, protobuf::well_known_types::Empty> = grpcio::Method { ty: grpcio::MethodType::Unary, name: "/Greeter/say_hello", req_mar: grpcio::Marshaller { ser: grpcio::pb_ser, de: grpcio::pb_de }, resp_mar: grpcio::Marshaller { ser: grpcio::pb_ser, de: grpcio::pb_de } }; }
+/// # use protobuf::well_known_types::Empty as HelloRequest; use protobuf::well_known_types::Empty as HelloReply;
+/// use a3grpc::{A3Error, Context, Servicer, UnaryView};
+/// use hello_world_grpc::METHOD_GREETER_SAY_HELLO;
+///
+/// struct SayHello;
+/// impl UnaryView for SayHello {
+///     type Request = HelloRequest;
+///     type Response = HelloReply;
+///     fn handle(&self, _req: HelloRequest, _ctx: &mut Context) -> Result<HelloReply, A3Error> {
+///         Ok(HelloReply::new())
+///     }
+/// }
+///
+/// let greeter = Servicer::new().unary(&METHOD_GREETER_SAY_HELLO, SayHello);
+/// ```
+#[derive(Clone, Default)]
+pub struct Servicer {
+    methods: Vec<(&'static str, Register)>,
+}
+
+impl fmt::Debug for Servicer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.methods.iter().map(|(name, _)| name)).finish()
+    }
+}
+
+impl Servicer {
+    /// A Servicer with no Views yet.
+    pub fn new() -> Servicer {
+        Servicer::default()
+    }
+
+    /// Serves the unary RPC `method` with `view`.
+    pub fn unary<V: UnaryView>(mut self, method: &'static Method<V::Request, V::Response>, view: V) -> Servicer {
+        let view = Arc::new(view);
+        let register: Register = Arc::new(move |builder: ServiceBuilder, rt: &Arc<Runtime>| {
+            let (view, rt) = (view.clone(), rt.clone());
+            // Registered as server-streaming: the wire is identical for one response, and
+            // grpcio's streaming sink, unlike its unary one, reports a client that cancels
+            // while the View is still queued or running.
+            builder.add_server_streaming_handler(method, move |ctx, request, sink| {
+                server::serve_unary(&rt, &view, ctx, request, sink)
+            })
+        });
+        self.methods.push((method.name, register));
+        self
+    }
+
+    /// The method paths this Servicer serves.
+    pub fn methods(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.methods.iter().map(|(name, _)| *name)
+    }
+
+    pub(crate) fn register(&self, mut builder: ServiceBuilder, rt: &Arc<Runtime>) -> ServiceBuilder {
+        for (_, register) in &self.methods {
+            builder = register(builder, rt);
+        }
+        builder
+    }
+}
+
+static MAPPINGS: Registry<Vec<Servicer>> = Registry::new("servicer mappings", "servicer_mappings");
+
+/// Registers `servicers` under `name`, so a conf file can say `servicer_mappings = "name"`.
+///
+/// Call it at start-up, before reading the conf. Registering a name again replaces it.
+///
+/// ```
+/// use a3grpc::{register_mappings, Conf, Servicer};
+///
+/// register_mappings("app.mappings.servicer_mappings", vec![Servicer::new()]);
+/// let conf = Conf::from_toml_str(r#"
+///     host = "127.0.0.1"
+///     port = 0
+///     servicer_mappings = "app.mappings.servicer_mappings"
+/// "#)?;
+/// # Ok::<(), a3grpc::ConfError>(())
+/// ```
+pub fn register_mappings(name: impl Into<String>, servicers: Vec<Servicer>) {
+    MAPPINGS.insert(name.into(), servicers);
+}
+
+pub(crate) fn resolve_mappings(name: &str) -> Result<Vec<Servicer>, ConfError> {
+    MAPPINGS.get(name).map(|servicers| servicers.as_ref().clone())
+}
