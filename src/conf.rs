@@ -148,7 +148,7 @@ impl From<&str> for ServicerMappings {
 /// | `maximum_concurrent_rpcs` | calls in flight before new ones fail with RESOURCE_EXHAUSTED | unlimited |
 /// | `server_key`, `server_cert`, `ca_cert` | PEM paths for TLS | plaintext |
 /// | `graceful_shutdown_seconds` | how long in-flight calls may finish on stop | 3 |
-/// | `options` | `[name, value]` gRPC core channel args, verbatim | none |
+/// | `options` | `[name, value]` gRPC core channel args, verbatim | `grpc.so_reuseport = 0`: a busy port is an error |
 /// | `interceptors` | registered names of interceptors, outermost first | none |
 /// | `patch_status_code` | see [`StatusCodes`] | 499/599 |
 /// | `process_count` | worker processes for multi-process serving | CPU count |

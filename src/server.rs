@@ -142,8 +142,15 @@ impl Server {
             }
             service = servicer.register(service, &rt);
         }
+        // The core sets SO_REUSEPORT by default, which lets a second server on a busy port
+        // start silently and steal half the connections. Bind exclusively unless the conf's
+        // options ask otherwise.
+        let mut args = ChannelBuilder::new(env.clone());
+        if !conf.options.iter().any(|o| o.name == SO_REUSEPORT) {
+            args = args.reuse_port(false);
+        }
         let mut grpc = ServerBuilder::new(env.clone())
-            .channel_args(options_onto(ChannelBuilder::new(env.clone()), &conf.options).build_args())
+            .channel_args(options_onto(args, &conf.options).build_args())
             .register_service(service.build())
             .build()
             .map_err(|e| ServerError::Grpc(e.to_string()))?;
@@ -272,6 +279,7 @@ impl Drop for Permit {
     }
 }
 
+const SO_REUSEPORT: &str = "grpc.so_reuseport";
 const RESOURCE_EXHAUSTED: i32 = 8;
 const CANCELLED: i32 = 1;
 const DEADLINE_EXCEEDED: i32 = 4;
@@ -319,7 +327,7 @@ pub(crate) fn serve_unary<V: UnaryView>(
             if !client_gone {
                 if let Poll::Ready(Err(_)) = sink.poll_ready_unpin(cx) {
                     client_gone = true;
-                    cancelled.store(true, Ordering::Release);
+                    cancelled.set();
                 }
             }
             reply.poll_unpin(cx).map(Result::ok)

@@ -1,0 +1,190 @@
+//! What the integration tests share: the hello-world service, a closure View, servers on
+//! free ports, and real peer processes (our examples, Python a3grpc) read line by line.
+#![allow(dead_code)]
+
+#[path = "../../examples/shared/hello.rs"]
+pub mod hello;
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use a3grpc::{A3Error, BaseClient, ClientBuilder, Conf, Context, RetryPolicy, Server, Servicer, UnaryView};
+pub use hello::hello_world::{HelloReply, HelloRequest};
+pub use hello::hello_world_grpc::METHOD_GREETER_SAY_HELLO;
+pub use hello::{reply, request};
+
+/// A unary Greeter View made from a closure, so each test states its behaviour inline.
+pub struct FnView<F>(pub F);
+
+impl<F> UnaryView for FnView<F>
+where
+    F: Fn(HelloRequest, &mut Context) -> Result<HelloReply, A3Error> + Send + Sync + 'static,
+{
+    type Request = HelloRequest;
+    type Response = HelloReply;
+
+    fn handle(&self, request: HelloRequest, ctx: &mut Context) -> Result<HelloReply, A3Error> {
+        (self.0)(request, ctx)
+    }
+}
+
+/// A Greeter Servicer whose `say_hello` is `f`.
+pub fn greeter<F>(f: F) -> Servicer
+where
+    F: Fn(HelloRequest, &mut Context) -> Result<HelloReply, A3Error> + Send + Sync + 'static,
+{
+    Servicer::new().unary(&METHOD_GREETER_SAY_HELLO, FnView(f))
+}
+
+/// A conf on a free loopback port.
+pub fn conf(servicers: Vec<Servicer>) -> Conf {
+    Conf::new("127.0.0.1", 0, servicers)
+}
+
+pub fn start(conf: Conf) -> Server {
+    Server::start(conf).expect("server starts")
+}
+
+/// A client of `server` that does not retry, so tests see each failure as it is.
+pub fn client_of(server: &Server) -> ClientBuilder {
+    BaseClient::builder("127.0.0.1", server.port()).retry(RetryPolicy::never())
+}
+
+pub fn client(server: &Server) -> BaseClient {
+    client_of(server).build().expect("client builds")
+}
+
+pub fn say_hello(client: &BaseClient, name: &str) -> Result<String, a3grpc::Error> {
+    client.call(&METHOD_GREETER_SAY_HELLO, &request(name)).map(|r| r.get_message().to_owned())
+}
+
+/// The folder cargo builds the examples into, next to this test binary's `deps`.
+pub fn example(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let dir = exe.parent().and_then(Path::parent).expect("target profile folder");
+    let path = dir.join("examples").join(name);
+    assert!(path.exists(), "{} is missing: run the tests with `cargo test --release`, which builds the examples", path.display());
+    path
+}
+
+/// A child process whose stdout and stderr lines arrive on one channel.
+pub struct Peer {
+    pub child: Child,
+    lines: mpsc::Receiver<String>,
+    pub seen: Vec<String>,
+}
+
+impl Peer {
+    pub fn spawn(mut command: Command) -> Peer {
+        let mut child = command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {command:?}: {e}"));
+        let (tx, lines) = mpsc::channel();
+        forward(child.stdout.take().expect("piped stdout"), tx.clone());
+        forward(child.stderr.take().expect("piped stderr"), tx);
+        Peer { child, lines, seen: Vec::new() }
+    }
+
+    /// Waits for a line containing `needle` and returns it.
+    pub fn wait_for(&mut self, needle: &str) -> String {
+        let until = Instant::now() + Duration::from_secs(60);
+        loop {
+            let left = until.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if line.contains(needle) {
+                        return line;
+                    }
+                }
+                Err(_) => panic!("no line with {needle:?} from the peer; it printed:\n{}", self.seen.join("\n")),
+            }
+        }
+    }
+
+    /// Waits for a line containing `needle` immediately followed by a port number, e.g.
+    /// `listening on 127.0.0.1:` or `PORT `, and returns that port.
+    pub fn port(&mut self, needle: &str) -> u16 {
+        let line = self.wait_for(needle);
+        let at = line.find(needle).expect("needle in line") + needle.len();
+        let digits: String = line[at..].chars().take_while(char::is_ascii_digit).collect();
+        digits.parse().unwrap_or_else(|_| panic!("no port after {needle:?} in {line:?}"))
+    }
+
+    /// Waits for the process to exit and returns its status, with everything it printed.
+    pub fn wait(mut self) -> (std::process::ExitStatus, Vec<String>) {
+        let status = self.child.wait().expect("wait for child");
+        while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(5)) {
+            self.seen.push(line);
+        }
+        (status, std::mem::take(&mut self.seen))
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn forward(stream: impl Read + Send + 'static, tx: mpsc::Sender<String>) {
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+}
+
+/// The venv python with grpcio 1.70, grpcio-tools and a3grpc 0.3.0, made by `scripts/test.sh`.
+pub fn python() -> PathBuf {
+    let venv = std::env::var_os("A3GRPC_VENV").map(PathBuf::from).unwrap_or_else(|| {
+        PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/a3grpc/venv")
+    });
+    let python = venv.join("bin/python");
+    assert!(
+        python.exists(),
+        "no Python venv at {}: run `bash scripts/test.sh`, which creates it (or set A3GRPC_VENV)",
+        venv.display()
+    );
+    python
+}
+
+/// Python stubs for proto/hello_world.proto, generated once per test binary.
+pub fn python_stubs() -> &'static Path {
+    static STUBS: OnceLock<tempfile::TempDir> = OnceLock::new();
+    STUBS
+        .get_or_init(|| {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let root = env!("CARGO_MANIFEST_DIR");
+            let out = Command::new(python())
+                .args(["-m", "grpc_tools.protoc", &format!("-I{root}/proto")])
+                .arg(format!("--python_out={}", dir.path().display()))
+                .arg(format!("--grpc_python_out={}", dir.path().display()))
+                .arg(format!("{root}/proto/hello_world.proto"))
+                .output()
+                .expect("run grpc_tools.protoc");
+            assert!(out.status.success(), "grpc_tools.protoc failed: {}", String::from_utf8_lossy(&out.stderr));
+            dir
+        })
+        .path()
+}
+
+/// A Python script from tests/python, run with the stubs on its path.
+pub fn python_script(name: &str) -> Command {
+    let mut command = Command::new(python());
+    command
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python").join(name))
+        .env("PYTHONPATH", python_stubs())
+        .env("PYTHONUNBUFFERED", "1");
+    command
+}

@@ -1,0 +1,342 @@
+//! How the server runs Views: pool size, admission limit, panics, dead calls, channel args,
+//! metadata, binding.
+
+mod common;
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::Duration;
+
+use a3grpc::{A3Error, CallOptions, Error, Server, ServerError, Servicer};
+use common::*;
+use crossbeam_channel::{unbounded, Receiver, Sender};
+
+const RESOURCE_EXHAUSTED: i32 = 8;
+const DEADLINE_EXCEEDED: i32 = 4;
+const UNIMPLEMENTED: i32 = 12;
+const CANCELLED: i32 = 1;
+
+/// Views that announce they started and then hold their worker until the gate opens
+/// (the gate opens when its sender is dropped).
+struct Gate {
+    started: Receiver<String>,
+    open: Option<Sender<()>>,
+}
+
+fn gated_greeter(started_tx: Sender<String>, gate: Receiver<()>, ran: Arc<Mutex<Vec<String>>>) -> Servicer {
+    greeter(move |req, _ctx| {
+        let name = req.get_name().to_owned();
+        ran.lock().unwrap().push(name.clone());
+        if name.starts_with("hold") {
+            started_tx.send(name.clone()).unwrap();
+            let _ = gate.recv();
+        }
+        Ok(reply(format!("Hello {name}!")))
+    })
+}
+
+fn gate() -> (Gate, Sender<String>, Receiver<()>) {
+    let (started_tx, started) = unbounded();
+    let (open, gate_rx) = unbounded();
+    (Gate { started, open: Some(open) }, started_tx, gate_rx)
+}
+
+impl Gate {
+    fn wait_started(&self, n: usize) -> Vec<String> {
+        (0..n).map(|_| self.started.recv_timeout(Duration::from_secs(30)).expect("a View started")).collect()
+    }
+    fn release(&mut self) {
+        self.open.take();
+    }
+}
+
+#[test]
+fn views_run_on_exactly_max_workers_threads_never_on_io_threads() {
+    let running = Arc::new(AtomicUsize::new(0));
+    let peak = Arc::new(AtomicUsize::new(0));
+    let threads = Arc::new(Mutex::new(HashSet::new()));
+    let (mut gate, started_tx, gate_rx) = gate();
+    let servicer = {
+        let (running, peak, threads) = (running.clone(), peak.clone(), threads.clone());
+        greeter(move |req, _ctx| {
+            let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+            peak.fetch_max(now, Ordering::SeqCst);
+            threads.lock().unwrap().insert(thread::current().name().unwrap_or("?").to_owned());
+            started_tx.send(req.get_name().to_owned()).unwrap();
+            let _ = gate_rx.recv();
+            running.fetch_sub(1, Ordering::SeqCst);
+            Ok(reply("ok".into()))
+        })
+    };
+    let server = start(conf(vec![servicer]).max_workers(3));
+    let client = client(&server);
+
+    let calls: Vec<_> = (0..6)
+        .map(|i| {
+            let client = client.clone();
+            thread::spawn(move || say_hello(&client, &format!("call {i}")))
+        })
+        .collect();
+    gate.wait_started(3);
+    assert!(
+        gate.started.recv_timeout(Duration::from_millis(300)).is_err(),
+        "a fourth View started while three workers were busy"
+    );
+    assert_eq!(running.load(Ordering::SeqCst), 3);
+    gate.release();
+    for call in calls {
+        assert_eq!(call.join().unwrap().unwrap(), "ok");
+    }
+    assert_eq!(peak.load(Ordering::SeqCst), 3);
+    let threads = threads.lock().unwrap();
+    assert_eq!(threads.len(), 3, "worker threads: {threads:?}");
+    assert!(threads.iter().all(|t| t.starts_with("a3grpc-worker-")), "{threads:?}");
+}
+
+#[test]
+fn calls_beyond_maximum_concurrent_rpcs_fail_at_once_with_resource_exhausted() {
+    let (mut gate, started_tx, gate_rx) = gate();
+    let ran = Arc::new(Mutex::new(Vec::new()));
+    let server = start(conf(vec![gated_greeter(started_tx, gate_rx, ran)]).max_workers(4).maximum_concurrent_rpcs(2));
+    let client = client(&server);
+
+    let held: Vec<_> = (0..2)
+        .map(|i| {
+            let client = client.clone();
+            thread::spawn(move || say_hello(&client, &format!("hold {i}")))
+        })
+        .collect();
+    gate.wait_started(2);
+    match say_hello(&client, "one too many") {
+        Err(Error::Status { code, message }) => {
+            assert_eq!(code, RESOURCE_EXHAUSTED);
+            assert_eq!(message, "Concurrent RPC limit exceeded!");
+        }
+        other => panic!("expected RESOURCE_EXHAUSTED, got {other:?}"),
+    }
+    gate.release();
+    for call in held {
+        call.join().unwrap().unwrap();
+    }
+    assert_eq!(say_hello(&client, "after").unwrap(), "Hello after!", "permits come back when calls end");
+}
+
+#[test]
+fn a_panicking_view_becomes_server_unknown_error_and_the_pool_keeps_serving() {
+    let server = start(conf(vec![greeter(|req, _| {
+        if req.get_name() == "boom" {
+            panic!("the View blew up");
+        }
+        Ok(reply(format!("Hello {}!", req.get_name())))
+    })])
+    .max_workers(1));
+    let client = client(&server);
+    for _ in 0..3 {
+        match say_hello(&client, "boom") {
+            Err(Error::A3(A3Error::ServerUnknown { message, cause })) => {
+                assert_eq!(message, "An unexpected error has occurred on the service side.");
+                assert_eq!(cause, None, "the cause stays on the server");
+            }
+            other => panic!("expected ServerUnknownError, got {other:?}"),
+        }
+    }
+    assert_eq!(say_hello(&client, "still here").unwrap(), "Hello still here!");
+}
+
+#[test]
+fn a_queued_call_whose_deadline_passed_is_dropped_before_its_view_runs() {
+    let (mut gate, started_tx, gate_rx) = gate();
+    let ran = Arc::new(Mutex::new(Vec::new()));
+    let server = start(conf(vec![gated_greeter(started_tx, gate_rx, ran.clone())]).max_workers(1));
+    let client = client(&server);
+
+    let holder = {
+        let client = client.clone();
+        thread::spawn(move || say_hello(&client, "hold"))
+    };
+    gate.wait_started(1);
+    let late = client.call_with(
+        &METHOD_GREETER_SAY_HELLO,
+        &request("late"),
+        &CallOptions::new().timeout(Duration::from_millis(200)),
+    );
+    assert_eq!(late.unwrap_err().code(), Some(DEADLINE_EXCEEDED));
+    gate.release();
+    holder.join().unwrap().unwrap();
+    // One worker runs the queue in order: once "after" ran, "late" was taken off the queue.
+    assert_eq!(say_hello(&client, "after").unwrap(), "Hello after!");
+    assert_eq!(*ran.lock().unwrap(), vec!["hold", "after"], "the late call's View must not run");
+}
+
+#[test]
+fn a_queued_call_whose_client_cancelled_is_dropped_before_its_view_runs() {
+    let (mut gate, started_tx, gate_rx) = gate();
+    let ran = Arc::new(Mutex::new(Vec::new()));
+    let server = start(conf(vec![gated_greeter(started_tx, gate_rx, ran.clone())]).max_workers(1));
+    let client = client(&server);
+    let holder = {
+        let client = client.clone();
+        thread::spawn(move || say_hello(&client, "hold"))
+    };
+    gate.wait_started(1);
+
+    let raw = raw_client(server.port());
+    let mut gone = raw.unary_call_async(&METHOD_GREETER_SAY_HELLO, &request("gone"), Default::default()).unwrap();
+    gone.cancel();
+    match gone.receive_sync() {
+        Err(grpcio::Error::RpcFailure(status)) => assert_eq!(i32::from(status.code()), CANCELLED),
+        other => panic!("expected CANCELLED, got {:?}", other.map(|_| ())),
+    }
+    // A call queued behind the cancelled one, with a deadline that expires while the worker
+    // is held, gives the server time to see the cancellation.
+    let behind = client.call_with(
+        &METHOD_GREETER_SAY_HELLO,
+        &request("behind"),
+        &CallOptions::new().timeout(Duration::from_millis(200)),
+    );
+    assert_eq!(behind.unwrap_err().code(), Some(DEADLINE_EXCEEDED));
+    gate.release();
+    holder.join().unwrap().unwrap();
+    assert_eq!(say_hello(&client, "after").unwrap(), "Hello after!");
+    assert_eq!(*ran.lock().unwrap(), vec!["hold", "after"]);
+}
+
+#[test]
+fn a_running_view_sees_its_client_cancel_and_frees_its_worker() {
+    let (started_tx, started) = unbounded();
+    let (seen_tx, seen) = unbounded();
+    let server = start(conf(vec![greeter(move |req, ctx| {
+        if req.get_name() == "wait" {
+            started_tx.send(()).unwrap();
+            let cancelled = ctx.wait_cancelled(Duration::from_secs(30));
+            seen_tx.send(cancelled).unwrap();
+        }
+        Ok(reply("done".into()))
+    })])
+    .max_workers(1));
+    let raw = raw_client(server.port());
+    let mut call = raw.unary_call_async(&METHOD_GREETER_SAY_HELLO, &request("wait"), Default::default()).unwrap();
+    started.recv_timeout(Duration::from_secs(30)).expect("the View started");
+    call.cancel();
+    assert_eq!(seen.recv_timeout(Duration::from_secs(10)), Ok(true), "the View saw the cancellation");
+    assert_eq!(say_hello(&client(&server), "next").unwrap(), "done", "the worker is free again");
+}
+
+#[test]
+fn a_view_sees_its_deadline_pass() {
+    let (seen_tx, seen) = unbounded();
+    let server = start(conf(vec![greeter(move |_, ctx| {
+        let cancelled = ctx.wait_cancelled(Duration::from_secs(30));
+        seen_tx.send((cancelled, ctx.deadline_exceeded())).unwrap();
+        Ok(reply("too late".into()))
+    })]));
+    let outcome = client(&server).call_with(
+        &METHOD_GREETER_SAY_HELLO,
+        &request("x"),
+        &CallOptions::new().timeout(Duration::from_millis(200)),
+    );
+    assert_eq!(outcome.unwrap_err().code(), Some(DEADLINE_EXCEEDED));
+    assert_eq!(seen.recv_timeout(Duration::from_secs(10)), Ok((true, true)));
+}
+
+#[test]
+fn conf_options_reach_the_core_on_server_and_client() {
+    let echo = || greeter(|req, _| Ok(reply(req.get_name().to_owned())));
+    let server = start(conf(vec![echo()]).option("grpc.max_receive_message_length", 1024));
+    let client = client(&server);
+    assert_eq!(say_hello(&client, "small").unwrap(), "small");
+    let big = "x".repeat(4096);
+    assert_eq!(say_hello(&client, &big).unwrap_err().code(), Some(RESOURCE_EXHAUSTED), "the server's limit applies");
+
+    let server = start(conf(vec![echo()]));
+    let small_client = client_of(&server).option("grpc.max_receive_message_length", 64).build().unwrap();
+    assert_eq!(say_hello(&small_client, "fits").unwrap(), "fits");
+    assert_eq!(
+        say_hello(&small_client, &"y".repeat(200)).unwrap_err().code(),
+        Some(RESOURCE_EXHAUSTED),
+        "the client's limit applies"
+    );
+}
+
+#[test]
+fn metadata_flows_both_ways_and_the_view_knows_its_call() {
+    let server = start(conf(vec![greeter(|_, ctx| {
+        let id = ctx.header("x-request-id").unwrap_or("none").to_owned();
+        let raw = ctx.header_bytes("x-blob-bin").map(<[u8]>::to_vec).unwrap_or_default();
+        ctx.set_header("x-echo-id", &id)?;
+        ctx.set_header("x-echo-bin", &raw)?;
+        Ok(reply(format!("{} from {}", ctx.method(), if ctx.peer().contains("127.0.0.1") { "loopback" } else { ctx.peer() })))
+    })]));
+    let options = CallOptions::new().header("x-request-id", "req-7").header("x-blob-bin", [0u8, 1, 2, 255]);
+    let (reply, headers) = client(&server).call_with_headers(&METHOD_GREETER_SAY_HELLO, &request("m"), &options).unwrap();
+    assert_eq!(reply.get_message(), "/Greeter/say_hello from loopback");
+    let get = |key: &str| headers.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone());
+    assert_eq!(get("x-echo-id").as_deref(), Some(&b"req-7"[..]));
+    assert_eq!(get("x-echo-bin").as_deref(), Some(&[0u8, 1, 2, 255][..]));
+}
+
+#[test]
+fn an_invalid_response_header_is_a_server_error_not_a_panic() {
+    let server = start(conf(vec![greeter(|_, ctx| {
+        ctx.set_header("Bad Key", "v")?;
+        Ok(reply("unreachable".into()))
+    })]));
+    match say_hello(&client(&server), "x") {
+        Err(Error::A3(A3Error::ServerKnown { .. })) => {}
+        other => panic!("expected ServerKnownError, got {other:?}"),
+    }
+}
+
+#[test]
+fn port_zero_binds_a_free_port_and_a_busy_port_is_a_bind_error_naming_the_address() {
+    let first = start(conf(vec![hello::greeter_servicer()]));
+    assert_ne!(first.port(), 0);
+    assert_eq!(first.addr(), format!("127.0.0.1:{}", first.port()));
+    let second = start(conf(vec![hello::greeter_servicer()]));
+    assert_ne!(first.port(), second.port());
+
+    match Server::start(a3grpc::Conf::new("127.0.0.1", first.port(), vec![hello::greeter_servicer()])) {
+        Err(err @ ServerError::Bind { .. }) => {
+            assert!(err.to_string().contains(&format!("127.0.0.1:{}", first.port())), "{err}");
+        }
+        Err(other) => panic!("expected a bind error, got {other}"),
+        Ok(_) => panic!("two servers bound the same port"),
+    }
+}
+
+#[test]
+fn rpcs_without_a_view_answer_unimplemented() {
+    let server = start(conf(vec![Servicer::new()]));
+    assert_eq!(say_hello(&client(&server), "x").unwrap_err().code(), Some(UNIMPLEMENTED));
+}
+
+#[test]
+fn one_rpc_served_by_two_views_is_a_conf_error() {
+    let err = Server::start(conf(vec![hello::greeter_servicer(), hello::greeter_servicer()])).err().unwrap();
+    assert!(err.to_string().contains("/Greeter/say_hello"), "{err}");
+}
+
+#[test]
+fn shutdown_lets_an_in_flight_call_finish_within_the_grace_period() {
+    let (mut gate, started_tx, gate_rx) = gate();
+    let ran = Arc::new(Mutex::new(Vec::new()));
+    let server = start(conf(vec![gated_greeter(started_tx, gate_rx, ran)]));
+    let client = client(&server);
+    let call = {
+        let client = client.clone();
+        thread::spawn(move || say_hello(&client, "hold"))
+    };
+    gate.wait_started(1);
+    let stopper = thread::spawn(move || server.shutdown_within(Duration::from_secs(30)));
+    gate.release();
+    assert_eq!(call.join().unwrap().unwrap(), "Hello hold!");
+    stopper.join().unwrap();
+    assert!(say_hello(&client, "after stop").is_err(), "a stopped server refuses calls");
+}
+
+fn raw_client(port: u16) -> grpcio::Client {
+    let env = Arc::new(grpcio::EnvBuilder::new().cq_count(1).build());
+    grpcio::Client::new(grpcio::ChannelBuilder::new(env).connect(&format!("127.0.0.1:{port}")))
+}
