@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use a3grpc::{A3Error, BaseClient, ClientBuilder, Conf, Context, RetryPolicy, Server, Servicer, UnaryView};
 pub use hello::hello_world::{HelloReply, HelloRequest};
 pub use hello::hello_world_grpc::METHOD_GREETER_SAY_HELLO;
+#[allow(unused_imports)]
 pub use hello::{reply, request};
 
 /// A unary Greeter View made from a closure, so each test states its behaviour inline.
