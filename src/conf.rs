@@ -253,22 +253,16 @@ impl Conf {
     /// Parses a conf from TOML text.
     pub fn from_toml_str(text: &str) -> Result<Conf, ConfError> {
         let de = toml::Deserializer::new(text);
-        let conf: Conf = serde_path_to_error::deserialize(de).map_err(|e| {
-            let key = e.path().to_string();
-            // The toml error renders the offending line; its last line is the reason.
-            let message = e.inner().message().to_owned();
-            ConfError::invalid(if key == "." { String::new() } else { key }, message)
-        })?;
+        let conf: Conf = serde_path_to_error::deserialize(de)
+            .map_err(|e| parse_error(e.path(), e.inner().message().to_owned()))?;
         conf.validated()
     }
 
     /// Parses a conf from JSON text.
     pub fn from_json_str(text: &str) -> Result<Conf, ConfError> {
         let mut de = serde_json::Deserializer::from_str(text);
-        let conf: Conf = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-            let key = e.path().to_string();
-            ConfError::invalid(if key == "." { String::new() } else { key }, e.inner().to_string())
-        })?;
+        let conf: Conf =
+            serde_path_to_error::deserialize(&mut de).map_err(|e| parse_error(e.path(), e.inner().to_string()))?;
         conf.validated()
     }
 
@@ -338,6 +332,22 @@ impl Conf {
     pub fn port(&self) -> u16 {
         self.port
     }
+}
+
+/// A parse error at `path`. serde reports a missing key at the table that should hold it, so
+/// for that the key comes from the message.
+fn parse_error(path: &serde_path_to_error::Path, message: String) -> ConfError {
+    let mut key = path.to_string();
+    if key == "." {
+        key.clear();
+    }
+    let marker = "missing field `";
+    if let Some(at) = message.find(marker) {
+        let rest = &message[at + marker.len()..];
+        let field = rest.split('`').next().unwrap_or(rest);
+        key = if key.is_empty() { field.to_owned() } else { format!("{key}.{field}") };
+    }
+    ConfError::invalid(key, message)
 }
 
 fn positive<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
