@@ -24,7 +24,7 @@ impl GreeterClient {
 }
 
 fn main() -> ExitCode {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn,grpcio=error")).init();
     let target = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:50051".to_owned());
     let client = match ClientBuilder::new(target).build() {
         Ok(client) => GreeterClient(client),

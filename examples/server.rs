@@ -19,7 +19,7 @@ use a3grpc::{register_mappings, run_grpc_server, Conf};
 const MAPPINGS: &str = "app.mappings.servicer_mappings";
 
 fn main() -> ExitCode {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info,grpcio=warn")).init();
     register_mappings(MAPPINGS, vec![hello::greeter_servicer()]);
 
     let conf = match std::env::args().nth(1) {

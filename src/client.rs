@@ -208,6 +208,7 @@ impl ClientBuilder {
         if self.target.is_empty() || self.target.contains('\0') {
             return Err(Error::Usage(format!("target {:?} is not an address", self.target)));
         }
+        grpcio::redirect_log();
         let env = Arc::new(EnvBuilder::new().cq_count(1).name_prefix("a3grpc-client").build());
         let channel = options_onto(ChannelBuilder::new(env), &self.options).connect(&self.target);
         Ok(BaseClient {

@@ -40,10 +40,12 @@ pub enum ServerError {
     #[error(transparent)]
     Conf(#[from] ConfError),
     /// The address could not be bound: in use, not local, or not an address.
-    #[error("cannot bind {addr}: the port is in use or the address is not local to this machine")]
+    #[error("cannot bind {addr}: {reason}")]
     Bind {
         /// `host:port` as configured.
         addr: String,
+        /// Why, as the operating system or the gRPC core put it.
+        reason: String,
     },
     /// The gRPC core refused the server (e.g. a channel arg it rejects).
     #[error("the gRPC core could not build the server: {0}")]
@@ -108,6 +110,9 @@ impl Server {
     /// Starts serving `conf`: binds the port and returns once calls are accepted.
     pub fn start(conf: Conf) -> Result<Server, ServerError> {
         let conf = conf.validated()?;
+        // Route the C core's own messages through the `log` facade (target `grpcio`; its
+        // INFO is chatty, so programs usually filter it with `grpcio=warn`).
+        grpcio::redirect_log();
         if !conf.interceptors.is_empty() {
             return Err(ConfError::invalid("interceptors", "interceptors are not available in this version yet").into());
         }
@@ -146,7 +151,8 @@ impl Server {
         // start silently and steal half the connections. Bind exclusively unless the conf's
         // options ask otherwise.
         let mut args = ChannelBuilder::new(env.clone());
-        if !conf.options.iter().any(|o| o.name == SO_REUSEPORT) {
+        let exclusive = !conf.options.iter().any(|o| o.name == SO_REUSEPORT);
+        if exclusive {
             args = args.reuse_port(false);
         }
         let mut grpc = ServerBuilder::new(env.clone())
@@ -156,9 +162,14 @@ impl Server {
             .map_err(|e| ServerError::Grpc(e.to_string()))?;
 
         let addr = host_port(&conf.host, conf.port);
-        let port = grpc
-            .add_listening_port(addr.clone(), ServerCredentials::insecure())
-            .map_err(|_| ServerError::Bind { addr: addr.clone() })?;
+        if exclusive && conf.port != 0 {
+            // Asking the OS first gives its reason ("Address already in use") in one line,
+            // where the core would only log a nested error tree.
+            std::net::TcpListener::bind(&addr).map_err(|e| ServerError::Bind { addr: addr.clone(), reason: e.to_string() })?;
+        }
+        let port = grpc.add_listening_port(addr.clone(), ServerCredentials::insecure()).map_err(|_| {
+            ServerError::Bind { addr: addr.clone(), reason: "the gRPC core refused the address".to_owned() }
+        })?;
         grpc.start();
         let addr = host_port(&conf.host, port);
         log::info!("a3grpc server listening on {addr} (pid {})", std::process::id());

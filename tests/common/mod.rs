@@ -93,8 +93,11 @@ impl Peer {
         Peer { child, lines, seen: Vec::new() }
     }
 
-    /// Waits for a line containing `needle` and returns it.
+    /// Waits for a line containing `needle` (or finds one already printed) and returns it.
     pub fn wait_for(&mut self, needle: &str) -> String {
+        if let Some(line) = self.seen.iter().find(|l| l.contains(needle)) {
+            return line.clone();
+        }
         let until = Instant::now() + Duration::from_secs(60);
         loop {
             let left = until.saturating_duration_since(Instant::now());
@@ -117,6 +120,21 @@ impl Peer {
         let at = line.find(needle).expect("needle in line") + needle.len();
         let digits: String = line[at..].chars().take_while(char::is_ascii_digit).collect();
         digits.parse().unwrap_or_else(|_| panic!("no port after {needle:?} in {line:?}"))
+    }
+
+    /// Writes a line to the process's stdin.
+    pub fn send_line(&mut self, line: &str) {
+        use std::io::Write;
+        let stdin = self.child.stdin.as_mut().expect("piped stdin");
+        writeln!(stdin, "{line}").and_then(|_| stdin.flush()).expect("write to child stdin");
+    }
+
+    /// Sends SIGTERM, as a process manager stopping the service would.
+    pub fn terminate(&self) {
+        let pid = i32::try_from(self.child.id()).expect("pid fits");
+        // SAFETY: kill(2) with a pid we own and a valid signal number has no memory effects.
+        let rc = unsafe { libc::kill(pid, libc::SIGTERM) };
+        assert_eq!(rc, 0, "kill -TERM {pid}");
     }
 
     /// Waits for the process to exit and returns its status, with everything it printed.

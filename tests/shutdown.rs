@@ -1,0 +1,124 @@
+//! Lifecycle of a real server process: SIGTERM stops accepting, an in-flight call finishes
+//! inside the grace period, one still running after it is cancelled, and the process exits 0.
+//! Also the example binaries: the demo round trip, and a busy port ending in one clear line.
+
+mod common;
+
+use std::process::Command;
+use std::thread;
+use std::time::Duration;
+
+use a3grpc::{run_grpc_server, Error};
+use common::*;
+
+const CHILD: &str = "A3GRPC_TEST_SERVER_PROCESS";
+
+/// The server process of the test below: this same test binary, started again with
+/// `CHILD` set, runs `run_grpc_server` like a service's `main`.
+fn server_process() {
+    env_logger::Builder::new().filter_level(log::LevelFilter::Info).filter_module("grpcio", log::LevelFilter::Warn).init();
+    let servicer = greeter(|req, ctx| match req.get_name() {
+        "finish when told" => {
+            println!("STARTED finish");
+            let mut line = String::new();
+            std::io::stdin().read_line(&mut line).expect("read stdin");
+            Ok(reply("finished".into()))
+        }
+        _ => {
+            println!("STARTED endless");
+            let cancelled = ctx.wait_cancelled(Duration::from_secs(60));
+            println!("ENDLESS VIEW SAW CANCELLED={cancelled}");
+            Ok(reply("never delivered".into()))
+        }
+    });
+    let conf = conf(vec![servicer]).max_workers(2).graceful_shutdown(Duration::from_secs(3));
+    run_grpc_server(conf).expect("the server runs and stops cleanly");
+}
+
+#[test]
+fn sigterm_finishes_in_flight_calls_within_the_grace_period_then_cancels_and_exits_0() {
+    if std::env::var_os(CHILD).is_some() {
+        return server_process();
+    }
+    let mut command = Command::new(std::env::current_exe().unwrap());
+    command
+        .args(["--exact", "sigterm_finishes_in_flight_calls_within_the_grace_period_then_cancels_and_exits_0"])
+        .args(["--nocapture", "--test-threads=1"])
+        .env(CHILD, "1");
+    let mut server = Peer::spawn(command);
+    let port = server.port("listening on 127.0.0.1:");
+    let client = a3grpc::BaseClient::builder("127.0.0.1", port).retry(a3grpc::RetryPolicy::never()).build().unwrap();
+
+    let finishing = {
+        let client = client.clone();
+        thread::spawn(move || say_hello(&client, "finish when told"))
+    };
+    let endless = {
+        let client = client.clone();
+        thread::spawn(move || say_hello(&client, "endless"))
+    };
+    server.wait_for("STARTED finish");
+    server.wait_for("STARTED endless");
+
+    server.terminate();
+    server.wait_for("stopping: new calls refused");
+    server.send_line("go");
+
+    assert_eq!(finishing.join().unwrap().unwrap(), "finished", "the in-flight call finished within the grace");
+    assert!(say_hello(&client, "latecomer").is_err(), "no new calls once stopping");
+    match endless.join().unwrap() {
+        Err(Error::Status { code, .. }) => assert!(code == 1 || code == 14, "cancelled after the grace, got {code}"),
+        other => panic!("the call still running after the grace should be cancelled, got {other:?}"),
+    }
+    server.wait_for("ENDLESS VIEW SAW CANCELLED=true");
+    let (status, output) = server.wait();
+    assert!(status.success(), "the server process exits 0 after SIGTERM: {status:?}\n{}", output.join("\n"));
+}
+
+#[test]
+fn the_demo_examples_round_trip_a_reply_and_a_typed_error_and_stop_gracefully() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("conf.toml");
+    std::fs::write(
+        &conf,
+        "host = \"127.0.0.1\"\nport = 0\nmax_workers = 2\nservicer_mappings = \"app.mappings.servicer_mappings\"\n",
+    )
+    .unwrap();
+    let mut command = Command::new(example("server"));
+    command.arg(&conf);
+    let mut server = Peer::spawn(command);
+    let port = server.port("listening on 127.0.0.1:");
+
+    let out = Command::new(example("client")).arg(format!("127.0.0.1:{port}")).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "client failed: {stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("say_hello(\"client\") -> \"Hello client!\""), "{stdout}");
+    assert!(
+        stdout.contains("ServerKnownError (Server side): \"A known error has occurred on the service side.\""),
+        "{stdout}"
+    );
+    server.wait_for("cause: The name is not allowed.");
+
+    server.terminate();
+    let (status, output) = server.wait();
+    assert!(status.success(), "{status:?}\n{}", output.join("\n"));
+    assert!(output.iter().any(|l| l.contains("stopped")), "{}", output.join("\n"));
+}
+
+#[test]
+fn the_example_server_on_a_busy_port_exits_non_zero_with_one_clear_line() {
+    let holder = start(conf(vec![hello::greeter_servicer()]));
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("conf.json");
+    std::fs::write(
+        &conf,
+        format!(r#"{{"host": "127.0.0.1", "port": {}, "servicer_mappings": "app.mappings.servicer_mappings"}}"#, holder.port()),
+    )
+    .unwrap();
+    let out = Command::new(example("server")).arg(&conf).output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "one line: {stderr}");
+    assert!(lines[0].contains(&format!("cannot bind 127.0.0.1:{}", holder.port())), "{stderr}");
+}
