@@ -20,12 +20,7 @@ fn main() {
     let out = PathBuf::from(env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
     require_protoc();
     generate(&out, "rpc", &["google/rpc/status.proto"], &["status"]);
-    generate(
-        &out,
-        "hello_world",
-        &["hello_world.proto"],
-        &["hello_world", "hello_world_grpc"],
-    );
+    generate(&out, "hello_world", &["hello_world.proto"], &["hello_world", "hello_world_grpc"]);
     println!("cargo:rerun-if-changed=proto");
 }
 
@@ -55,7 +50,12 @@ fn generate(out: &Path, set: &str, protos: &[&str], modules: &[&str]) {
             let code = code.replace("\nconst METHOD_", "\npub const METHOD_");
             fs::write(&file, code).expect("write generated code");
         }
-        writeln!(decls, "#[path = {:?}]\n#[allow(warnings, clippy::all, missing_docs)]\npub mod {m};", file.display().to_string()).unwrap();
+        writeln!(
+            decls,
+            "#[path = {:?}]\n#[allow(warnings, clippy::all, missing_docs)]\npub mod {m};",
+            file.display().to_string()
+        )
+        .unwrap();
     }
     fs::write(out.join(format!("{set}_mod.rs")), decls).expect("write module declarations");
 }

@@ -202,7 +202,10 @@ impl ClientBuilder {
         for option in &self.options {
             let bad_value = matches!(&option.value, OptionValue::Str(s) if s.contains('\0'));
             if option.name.is_empty() || option.name.contains('\0') || bad_value {
-                return Err(Error::Usage(format!("channel option {:?}: names and values must not contain NUL", option.name)));
+                return Err(Error::Usage(format!(
+                    "channel option {:?}: names and values must not contain NUL",
+                    option.name
+                )));
             }
         }
         if self.target.is_empty() || self.target.contains('\0') {
@@ -281,10 +284,8 @@ impl BaseClient {
             if let Some(headers) = &headers {
                 opt = opt.headers(headers.clone());
             }
-            let outcome = self
-                .client
-                .unary_call_async(method, request, opt)
-                .and_then(|mut receiver| receiver.receive_sync());
+            let outcome =
+                self.client.unary_call_async(method, request, opt).and_then(|mut receiver| receiver.receive_sync());
             let err = match outcome {
                 Ok((headers, message, _trailers)) => return Ok((message, to_pairs(&headers))),
                 Err(grpcio::Error::RpcFailure(status)) => Error::from_status(&status, &self.codes, &self.kinds),

@@ -238,8 +238,7 @@ impl Conf {
     /// Reads a conf file: TOML if it ends in `.toml`, JSON if it ends in `.json`.
     pub fn from_file(path: impl AsRef<Path>) -> Result<Conf, ConfError> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfError::Read { path: path.to_owned(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfError::Read { path: path.to_owned(), source })?;
         match path.extension().and_then(|e| e.to_str()) {
             Some("toml") => Conf::from_toml_str(&text),
             Some("json") => Conf::from_json_str(&text),
@@ -253,8 +252,8 @@ impl Conf {
     /// Parses a conf from TOML text.
     pub fn from_toml_str(text: &str) -> Result<Conf, ConfError> {
         let de = toml::Deserializer::new(text);
-        let conf: Conf = serde_path_to_error::deserialize(de)
-            .map_err(|e| parse_error(e.path(), e.inner().message().to_owned()))?;
+        let conf: Conf =
+            serde_path_to_error::deserialize(de).map_err(|e| parse_error(e.path(), e.inner().message().to_owned()))?;
         conf.validated()
     }
 
@@ -276,7 +275,10 @@ impl Conf {
         }
         for (i, option) in self.options.iter().enumerate() {
             if option.name.is_empty() || option.name.contains('\0') {
-                return Err(ConfError::invalid(format!("options[{i}]"), "the name must be non-empty and contain no NUL"));
+                return Err(ConfError::invalid(
+                    format!("options[{i}]"),
+                    "the name must be non-empty and contain no NUL",
+                ));
             }
             if let OptionValue::Str(s) = &option.value {
                 if s.contains('\0') {
@@ -384,9 +386,8 @@ impl<'de> Deserialize<'de> for ChannelOption {
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<ChannelOption, A::Error> {
                 let name: String = seq.next_element()?.ok_or_else(|| de::Error::invalid_length(0, &self))?;
-                let value = seq
-                    .next_element_seed(ValueSeed(&name))?
-                    .ok_or_else(|| de::Error::invalid_length(1, &self))?;
+                let value =
+                    seq.next_element_seed(ValueSeed(&name))?.ok_or_else(|| de::Error::invalid_length(1, &self))?;
                 if seq.next_element::<de::IgnoredAny>()?.is_some() {
                     return Err(de::Error::invalid_length(3, &self));
                 }

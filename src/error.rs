@@ -263,9 +263,9 @@ impl A3Error {
     /// The cause, if any: only ever set on the server that raised the error.
     pub fn cause(&self) -> Option<&str> {
         match self {
-            A3Error::ServerKnown { cause, .. } | A3Error::ServerUnknown { cause, .. } | A3Error::Custom { cause, .. } => {
-                cause.as_deref()
-            }
+            A3Error::ServerKnown { cause, .. }
+            | A3Error::ServerUnknown { cause, .. }
+            | A3Error::Custom { cause, .. } => cause.as_deref(),
             _ => None,
         }
     }
@@ -359,7 +359,10 @@ impl StatusCodes {
         };
         for (key, code) in [("client_site_error_code", c), ("server_site_error_code", s)] {
             if (0..=16).contains(&code) {
-                return Some((key, format!("{code} is a standard gRPC status code; use a code above 16 (e.g. 499/599)")));
+                return Some((
+                    key,
+                    format!("{code} is a standard gRPC status code; use a code above 16 (e.g. 499/599)"),
+                ));
             }
         }
         if c == s {
@@ -444,7 +447,9 @@ struct WireBody {
 pub(crate) fn to_rpc_status(err: &A3Error, codes: &StatusCodes, method: &str) -> RpcStatus {
     let code = codes.code_for(err);
     match err.side() {
-        Side::Client => log::info!("{method}: {code}-[{}]: {}; {}", err.name(), err.message(), err.cause().unwrap_or("")),
+        Side::Client => {
+            log::info!("{method}: {code}-[{}]: {}; {}", err.name(), err.message(), err.cause().unwrap_or(""))
+        }
         Side::Server => log::error!(
             "{method}: {code}-[{}]: {}; cause: {}",
             err.name(),

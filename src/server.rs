@@ -22,8 +22,8 @@ use futures::channel::oneshot;
 use futures::future::poll_fn;
 use futures::{FutureExt, SinkExt};
 use grpcio::{
-    ChannelBuilder, EnvBuilder, Metadata, RpcContext, RpcStatus, ServerBuilder, ServerCredentials,
-    ServerStreamingSink, WriteFlags,
+    ChannelBuilder, EnvBuilder, Metadata, RpcContext, RpcStatus, ServerBuilder, ServerCredentials, ServerStreamingSink,
+    WriteFlags,
 };
 
 use crate::conf::{ChannelOption, Conf, ConfError, OptionValue, ServicerMappings};
@@ -165,7 +165,8 @@ impl Server {
         if exclusive && conf.port != 0 {
             // Asking the OS first gives its reason ("Address already in use") in one line,
             // where the core would only log a nested error tree.
-            std::net::TcpListener::bind(&addr).map_err(|e| ServerError::Bind { addr: addr.clone(), reason: e.to_string() })?;
+            std::net::TcpListener::bind(&addr)
+                .map_err(|e| ServerError::Bind { addr: addr.clone(), reason: e.to_string() })?;
         }
         let port = grpc.add_listening_port(addr.clone(), ServerCredentials::insecure()).map_err(|_| {
             ServerError::Bind { addr: addr.clone(), reason: "the gRPC core refused the address".to_owned() }

@@ -73,8 +73,7 @@ fn other_codes_are_not_retried_unless_asked() {
     assert_eq!(server.calls.load(Ordering::SeqCst), 1);
 
     let server = flaky(1, RpcStatusCode::INTERNAL, "bug");
-    let client =
-        BaseClient::builder("127.0.0.1", server.port).retry(quick(5).retry_on(&[INTERNAL])).build().unwrap();
+    let client = BaseClient::builder("127.0.0.1", server.port).retry(quick(5).retry_on(&[INTERNAL])).build().unwrap();
     assert_eq!(say_hello(&client, "x").unwrap(), "finally");
     assert_eq!(server.calls.load(Ordering::SeqCst), 2);
 }

@@ -84,16 +84,36 @@ fn each_mistake_names_its_key() {
         (toml_error(&format!("{BASE}max_worker = 4")), "max_worker"),
         (json_error(r#"{"host": "h", "port": 1, "servicer_mappings": "m", "colour": 1}"#), "colour"),
         (toml_error(&format!("{BASE}options = [[\"grpc.x\", 1.5]]")), "options[0]"),
-        (json_error(r#"{"host": "h", "port": 1, "servicer_mappings": "m", "options": [["a", 1], ["grpc.y", {"k": 1}]]}"#), "options[1]"),
-        (json_error(r#"{"host": "h", "port": 1, "servicer_mappings": "m", "options": [["a", 9999999999]]}"#), "options[0]"),
-        (toml_error(&format!("{BASE}[patch_status_code]\nclient_site_error_code = 499\nserver_site_error_code = 499")), "patch_status_code.server_site_error_code"),
-        (toml_error(&format!("{BASE}[patch_status_code]\nclient_site_error_code = 5")), "patch_status_code.client_site_error_code"),
+        (
+            json_error(
+                r#"{"host": "h", "port": 1, "servicer_mappings": "m", "options": [["a", 1], ["grpc.y", {"k": 1}]]}"#,
+            ),
+            "options[1]",
+        ),
+        (
+            json_error(r#"{"host": "h", "port": 1, "servicer_mappings": "m", "options": [["a", 9999999999]]}"#),
+            "options[0]",
+        ),
+        (
+            toml_error(&format!(
+                "{BASE}[patch_status_code]\nclient_site_error_code = 499\nserver_site_error_code = 499"
+            )),
+            "patch_status_code.server_site_error_code",
+        ),
+        (
+            toml_error(&format!("{BASE}[patch_status_code]\nclient_site_error_code = 5")),
+            "patch_status_code.client_site_error_code",
+        ),
         (toml_error(&format!("{BASE}patch_status_code = \"loud\"")), "patch_status_code"),
         (toml_error(&format!("{BASE}graceful_shutdown_seconds = -1")), "graceful_shutdown_seconds"),
         (toml_error(&format!("{BASE}maximum_concurrent_rpcs = 0")), "maximum_concurrent_rpcs"),
     ];
     for (err, key) in cases {
-        assert!(err.key() == key || err.key().starts_with(&format!("{key}[")), "expected key {key:?}, got {:?}: {err}", err.key());
+        assert!(
+            err.key() == key || err.key().starts_with(&format!("{key}[")),
+            "expected key {key:?}, got {:?}: {err}",
+            err.key()
+        );
         assert!(err.to_string().contains(key), "the message names {key:?}: {err}");
     }
 }

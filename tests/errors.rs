@@ -177,7 +177,8 @@ fn unknown_status_with_a3_json_decodes_typed() {
 
 #[test]
 fn a_non_a3_status_stays_an_untyped_status() {
-    let (_server, port) = raw_server(|_| RpcStatus::with_message(grpcio::RpcStatusCode::UNKNOWN, "plain failure".into()));
+    let (_server, port) =
+        raw_server(|_| RpcStatus::with_message(grpcio::RpcStatusCode::UNKNOWN, "plain failure".into()));
     let client = a3grpc::BaseClient::builder("127.0.0.1", port).build().unwrap();
     match say_hello(&client, "x") {
         Err(Error::Status { code: 2, message }) => assert_eq!(message, "plain failure"),

@@ -23,7 +23,11 @@ fn python_client(port: u16, names: &[&str]) -> Vec<Value> {
 fn a_python_base_client_gets_the_reply_and_a_typed_error_from_our_example_server() {
     let dir = tempfile::tempdir().unwrap();
     let conf = dir.path().join("conf.toml");
-    std::fs::write(&conf, "host = \"127.0.0.1\"\nport = 0\nmax_workers = 4\nservicer_mappings = \"app.mappings.servicer_mappings\"\n").unwrap();
+    std::fs::write(
+        &conf,
+        "host = \"127.0.0.1\"\nport = 0\nmax_workers = 4\nservicer_mappings = \"app.mappings.servicer_mappings\"\n",
+    )
+    .unwrap();
     let mut command = Command::new(example("server"));
     command.arg(&conf);
     let mut server = Peer::spawn(command);

@@ -125,13 +125,15 @@ fn calls_beyond_maximum_concurrent_rpcs_fail_at_once_with_resource_exhausted() {
 
 #[test]
 fn a_panicking_view_becomes_server_unknown_error_and_the_pool_keeps_serving() {
-    let server = start(conf(vec![greeter(|req, _| {
-        if req.get_name() == "boom" {
-            panic!("the View blew up");
-        }
-        Ok(reply(format!("Hello {}!", req.get_name())))
-    })])
-    .max_workers(1));
+    let server = start(
+        conf(vec![greeter(|req, _| {
+            if req.get_name() == "boom" {
+                panic!("the View blew up");
+            }
+            Ok(reply(format!("Hello {}!", req.get_name())))
+        })])
+        .max_workers(1),
+    );
     let client = client(&server);
     for _ in 0..3 {
         match say_hello(&client, "boom") {
@@ -207,15 +209,17 @@ fn a_queued_call_whose_client_cancelled_is_dropped_before_its_view_runs() {
 fn a_running_view_sees_its_client_cancel_and_frees_its_worker() {
     let (started_tx, started) = unbounded();
     let (seen_tx, seen) = unbounded();
-    let server = start(conf(vec![greeter(move |req, ctx| {
-        if req.get_name() == "wait" {
-            started_tx.send(()).unwrap();
-            let cancelled = ctx.wait_cancelled(Duration::from_secs(30));
-            seen_tx.send(cancelled).unwrap();
-        }
-        Ok(reply("done".into()))
-    })])
-    .max_workers(1));
+    let server = start(
+        conf(vec![greeter(move |req, ctx| {
+            if req.get_name() == "wait" {
+                started_tx.send(()).unwrap();
+                let cancelled = ctx.wait_cancelled(Duration::from_secs(30));
+                seen_tx.send(cancelled).unwrap();
+            }
+            Ok(reply("done".into()))
+        })])
+        .max_workers(1),
+    );
     let raw = raw_client(server.port());
     let mut call = raw.unary_call_async(&METHOD_GREETER_SAY_HELLO, &request("wait"), Default::default()).unwrap();
     started.recv_timeout(Duration::from_secs(30)).expect("the View started");
@@ -267,10 +271,15 @@ fn metadata_flows_both_ways_and_the_view_knows_its_call() {
         let raw = ctx.header_bytes("x-blob-bin").map(<[u8]>::to_vec).unwrap_or_default();
         ctx.set_header("x-echo-id", &id)?;
         ctx.set_header("x-echo-bin", &raw)?;
-        Ok(reply(format!("{} from {}", ctx.method(), if ctx.peer().contains("127.0.0.1") { "loopback" } else { ctx.peer() })))
+        Ok(reply(format!(
+            "{} from {}",
+            ctx.method(),
+            if ctx.peer().contains("127.0.0.1") { "loopback" } else { ctx.peer() }
+        )))
     })]));
     let options = CallOptions::new().header("x-request-id", "req-7").header("x-blob-bin", [0u8, 1, 2, 255]);
-    let (reply, headers) = client(&server).call_with_headers(&METHOD_GREETER_SAY_HELLO, &request("m"), &options).unwrap();
+    let (reply, headers) =
+        client(&server).call_with_headers(&METHOD_GREETER_SAY_HELLO, &request("m"), &options).unwrap();
     assert_eq!(reply.get_message(), "/Greeter/say_hello from loopback");
     let get = |key: &str| headers.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone());
     assert_eq!(get("x-echo-id").as_deref(), Some(&b"req-7"[..]));

@@ -16,7 +16,10 @@ const CHILD: &str = "A3GRPC_TEST_SERVER_PROCESS";
 /// The server process of the test below: this same test binary, started again with
 /// `CHILD` set, runs `run_grpc_server` like a service's `main`.
 fn server_process() {
-    env_logger::Builder::new().filter_level(log::LevelFilter::Info).filter_module("grpcio", log::LevelFilter::Warn).init();
+    env_logger::Builder::new()
+        .filter_level(log::LevelFilter::Info)
+        .filter_module("grpcio", log::LevelFilter::Warn)
+        .init();
     let servicer = greeter(|req, ctx| match req.get_name() {
         "finish when told" => {
             println!("STARTED finish");
@@ -112,7 +115,10 @@ fn the_example_server_on_a_busy_port_exits_non_zero_with_one_clear_line() {
     let conf = dir.path().join("conf.json");
     std::fs::write(
         &conf,
-        format!(r#"{{"host": "127.0.0.1", "port": {}, "servicer_mappings": "app.mappings.servicer_mappings"}}"#, holder.port()),
+        format!(
+            r#"{{"host": "127.0.0.1", "port": {}, "servicer_mappings": "app.mappings.servicer_mappings"}}"#,
+            holder.port()
+        ),
     )
     .unwrap();
     let out = Command::new(example("server")).arg(&conf).output().unwrap();

@@ -68,7 +68,11 @@ pub fn example(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
     let dir = exe.parent().and_then(Path::parent).expect("target profile folder");
     let path = dir.join("examples").join(name);
-    assert!(path.exists(), "{} is missing: run the tests with `cargo test --release`, which builds the examples", path.display());
+    assert!(
+        path.exists(),
+        "{} is missing: run the tests with `cargo test --release`, which builds the examples",
+        path.display()
+    );
     path
 }
 
@@ -166,9 +170,9 @@ fn forward(stream: impl Read + Send + 'static, tx: mpsc::Sender<String>) {
 
 /// The venv python with grpcio 1.70, grpcio-tools and a3grpc 0.3.0, made by `scripts/test.sh`.
 pub fn python() -> PathBuf {
-    let venv = std::env::var_os("A3GRPC_VENV").map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/a3grpc/venv")
-    });
+    let venv = std::env::var_os("A3GRPC_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/a3grpc/venv"));
     let python = venv.join("bin/python");
     assert!(
         python.exists(),
