@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Installs what building a3grpc needs when it is missing: a C++ compiler, make, cmake and
+# protoc (Debian packages). With --python it also makes the venv of Python interop peers
+# (grpcio 1.70, grpcio-tools, a3grpc 0.3.0 from PyPI) that the tests use.
+#
+# As root it installs with apt-get; otherwise it prints the exact command and fails.
+# Sourced by demo.sh and test.sh; safe to run on its own.
+set -euo pipefail
+
+A3GRPC_VENV="${A3GRPC_VENV:-$HOME/.cache/a3grpc/venv}"
+export A3GRPC_VENV
+setup_log="${TMPDIR:-/tmp}/a3grpc-setup.log"
+python_pins=("grpcio==1.70.0" "grpcio-tools==1.70.0" "protobuf==5.29.6" "a3grpc==0.3.0" "a3py==0.3.0")
+
+say() { printf 'a3grpc: %s\n' "$*"; }
+
+apt_install() {
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    say "installing $* with apt-get (log: $setup_log)"
+    if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@"; } >"$setup_log" 2>&1; then
+      say "apt-get could not install $*; the last lines of $setup_log:"
+      tail -n 15 "$setup_log"
+      exit 1
+    fi
+  else
+    say "missing: $*. Install them, then run this again:"
+    printf '    sudo apt-get install -y %s\n' "$*"
+    exit 1
+  fi
+}
+
+missing=()
+command -v cargo >/dev/null 2>&1 || { say "cargo is missing: install Rust from https://rustup.rs"; exit 1; }
+command -v c++ >/dev/null 2>&1 || missing+=(g++)
+command -v make >/dev/null 2>&1 || missing+=(make)
+command -v cmake >/dev/null 2>&1 || missing+=(cmake)
+command -v protoc >/dev/null 2>&1 || missing+=(protobuf-compiler)
+if [ "${1:-}" = "--python" ]; then
+  command -v python3 >/dev/null 2>&1 || missing+=(python3)
+  python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
+fi
+if [ "${#missing[@]}" -gt 0 ]; then
+  apt_install "${missing[@]}"
+fi
+
+if [ "${1:-}" = "--python" ]; then
+  stamp="$A3GRPC_VENV/.a3grpc-pins"
+  if [ ! -x "$A3GRPC_VENV/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "${python_pins[*]}" ]; then
+    say "creating the Python interop venv at $A3GRPC_VENV (log: $setup_log)"
+    rm -rf "$A3GRPC_VENV"
+    if ! { python3 -m venv "$A3GRPC_VENV" && "$A3GRPC_VENV/bin/pip" install -q "${python_pins[@]}"; } >"$setup_log" 2>&1; then
+      say "the venv could not be made; the last lines of $setup_log:"
+      tail -n 15 "$setup_log"
+      exit 1
+    fi
+    printf '%s' "${python_pins[*]}" >"$stamp"
+  fi
+fi
+
+# Builds quietly: a failure shows its last lines and where the whole log is, not a wall of
+# C++ compiler output.
+build_quietly() {
+  local log="${TMPDIR:-/tmp}/a3grpc-build.log"
+  local target="${CARGO_TARGET_DIR:-target}"
+  if [ ! -d "$target/release/build" ] || ! ls "$target"/release/build/grpcio-sys-*/output >/dev/null 2>&1; then
+    say "first build: compiling the gRPC C core takes 15-20 minutes on 2 cores"
+  fi
+  say "building ($*; log: $log)"
+  if ! cargo build --release "$@" >"$log" 2>&1; then
+    say "the build failed; the last lines of $log:"
+    grep -E '^(error|warning: unused)' -A 8 "$log" | head -n 40 || true
+    tail -n 15 "$log"
+    exit 1
+  fi
+}

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Runs the whole test suite: unit, integration (real loopback sockets, Python interop peers),
+# examples and doc tests, then clippy. Installs what is missing first (see setup.sh).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/setup.sh --python
+
+build_quietly --all-targets
+if cargo clippy --version >/dev/null 2>&1; then
+  say "clippy"
+  cargo clippy --release --all-targets --quiet -- -D warnings
+else
+  say "clippy is not installed (rustup component add clippy): skipped"
+fi
+
+cargo test --release
