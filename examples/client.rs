@@ -1,4 +1,4 @@
-//! Calls the hello-world server: one success, one typed error.
+//! Calls the hello-world server: one success, one typed error, then the three streaming RPCs.
 //!
 //! ```text
 //! cargo run --release --example client [host:port]
@@ -10,9 +10,12 @@ mod hello;
 
 use std::process::ExitCode;
 
-use a3grpc::{A3Error, BaseClient, ClientBuilder, Error};
+use a3grpc::{A3Error, BaseClient, CallOptions, ClientBuilder, Error};
 use hello::hello_world::{HelloReply, HelloRequest};
-use hello::hello_world_grpc::METHOD_GREETER_SAY_HELLO;
+use hello::hello_world_grpc::{
+    METHOD_GREETER_SAY_HELLO, METHOD_GREETER_SAY_HELLO_BIDI_STREAM, METHOD_GREETER_SAY_HELLO_STREAM_REPLY,
+    METHOD_GREETER_SAY_STREAM_HELLO_REPLY,
+};
 
 /// What a subclass of the original's `BaseClient` becomes: a struct with one method per RPC.
 struct GreeterClient(BaseClient);
@@ -20,6 +23,36 @@ struct GreeterClient(BaseClient);
 impl GreeterClient {
     fn say_hello(&self, request: &HelloRequest) -> Result<HelloReply, Error> {
         self.0.call(&METHOD_GREETER_SAY_HELLO, request)
+    }
+
+    fn say_stream_hello_reply(&self, names: &[&str]) -> Result<HelloReply, Error> {
+        let requests = names.iter().map(|n| hello::request(n));
+        self.0.client_streaming(&METHOD_GREETER_SAY_STREAM_HELLO_REPLY, requests, &CallOptions::new())
+    }
+
+    fn say_hello_stream_reply(&self, name: &str) -> Result<Vec<String>, Error> {
+        let replies = self.0.server_streaming(
+            &METHOD_GREETER_SAY_HELLO_STREAM_REPLY,
+            &hello::request(name),
+            &CallOptions::new(),
+        )?;
+        replies.map(|r| r.map(|r| r.get_message().to_owned())).collect()
+    }
+
+    /// Lock-step: each reply is read before the next name is sent.
+    fn say_hello_bidi_stream(&self, names: &[&str]) -> Result<Vec<String>, Error> {
+        let (mut requests, mut replies) = self.0.bidi(&METHOD_GREETER_SAY_HELLO_BIDI_STREAM, &CallOptions::new())?;
+        let mut out = Vec::new();
+        for name in names {
+            requests.send(hello::request(name))?;
+            match replies.next() {
+                Some(reply) => out.push(reply?.get_message().to_owned()),
+                None => break,
+            }
+        }
+        requests.finish();
+        replies.try_for_each(|r| r.map(drop))?;
+        Ok(out)
     }
 }
 
@@ -44,10 +77,23 @@ fn main() -> ExitCode {
     match client.say_hello(&hello::request("error")) {
         Err(Error::A3(err @ A3Error::ServerKnown { .. })) => {
             println!("say_hello(\"error\") -> {} ({:?} side): {:?}", err.name(), err.side(), err.message());
-            ExitCode::SUCCESS
         }
         other => {
             eprintln!("client: expected a ServerKnownError, got {other:?}");
+            return ExitCode::FAILURE;
+        }
+    }
+    let streams = (|| -> Result<(), Error> {
+        let counted = client.say_stream_hello_reply(&["a", "b", "c"])?;
+        println!("say_stream_hello_reply([a, b, c]) -> {:?}", counted.get_message());
+        println!("say_hello_stream_reply(\"client\") -> {:?}", client.say_hello_stream_reply("client")?);
+        println!("say_hello_bidi_stream([x, y]) -> {:?}", client.say_hello_bidi_stream(&["x", "y"])?);
+        Ok(())
+    })();
+    match streams {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("client: a streaming call failed: {err}");
             ExitCode::FAILURE
         }
     }

@@ -31,7 +31,9 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use grpcio::{CallOption, ChannelBuilder, EnvBuilder, Metadata, MetadataBuilder, Method};
+use futures::executor::block_on;
+use futures::{SinkExt, StreamExt};
+use grpcio::{CallOption, ChannelBuilder, EnvBuilder, Metadata, MetadataBuilder, Method, WriteFlags};
 
 use crate::conf::{ChannelOption, OptionValue};
 use crate::error::{Error, ErrorKind, StatusCodes};
@@ -39,6 +41,7 @@ use crate::server::options_onto;
 
 const UNAVAILABLE: i32 = 14;
 const INTERNAL: i32 = 13;
+const CANCELLED: i32 = 1;
 
 /// When and how often a failed call is tried again.
 ///
@@ -303,6 +306,164 @@ impl BaseClient {
             log::warn!("{}: {err}; retry {retry} of {} in {pause:?}", method.name, self.retry.attempts - 1);
             thread::sleep(pause);
         }
+    }
+}
+
+impl BaseClient {
+    fn call_option(&self, options: &CallOptions) -> Result<CallOption, Error> {
+        let mut opt = CallOption::default();
+        if let Some(timeout) = options.timeout.or(self.timeout) {
+            opt = opt.timeout(timeout);
+        }
+        if let Some(headers) = request_metadata(&options.headers)? {
+            opt = opt.headers(headers);
+        }
+        Ok(opt)
+    }
+
+    fn error(&self, err: grpcio::Error) -> Error {
+        match err {
+            grpcio::Error::RpcFailure(status) => Error::from_status(&status, &self.codes, &self.kinds),
+            other => Error::Status { code: INTERNAL, message: other.to_string() },
+        }
+    }
+
+    /// Calls the client-streaming RPC `method`: sends every request (one at a time, as the
+    /// server takes them) and returns the one response. Streaming calls are never retried.
+    pub fn client_streaming<Req, Resp>(
+        &self,
+        method: &Method<Req, Resp>,
+        requests: impl IntoIterator<Item = Req>,
+        options: &CallOptions,
+    ) -> Result<Resp, Error> {
+        let (mut sender, receiver) =
+            self.client.client_streaming(method, self.call_option(options)?).map_err(|e| self.error(e))?;
+        for request in requests {
+            // A failed send means the call is over; its status comes with the response.
+            if block_on(sender.send((request, WriteFlags::default()))).is_err() {
+                break;
+            }
+        }
+        let _ = block_on(sender.close());
+        let mut receiver = receiver;
+        block_on(receiver.message()).map_err(|e| self.error(e))
+    }
+
+    /// Calls the server-streaming RPC `method`; the responses arrive through the returned
+    /// blocking iterator, one at a time as it is read.
+    pub fn server_streaming<Req, Resp>(
+        &self,
+        method: &Method<Req, Resp>,
+        request: &Req,
+        options: &CallOptions,
+    ) -> Result<ResponseStream<Resp>, Error> {
+        let receiver =
+            self.client.server_streaming(method, request, self.call_option(options)?).map_err(|e| self.error(e))?;
+        Ok(ResponseStream { receiver: Receiver::Server(receiver), client: self.clone(), done: false })
+    }
+
+    /// Calls the bidirectional-streaming RPC `method`: send with the [`RequestSender`], read
+    /// with the [`ResponseStream`], in lock-step or from two threads.
+    pub fn bidi<Req, Resp>(
+        &self,
+        method: &Method<Req, Resp>,
+        options: &CallOptions,
+    ) -> Result<(RequestSender<Req>, ResponseStream<Resp>), Error> {
+        let (sender, receiver) =
+            self.client.duplex_streaming(method, self.call_option(options)?).map_err(|e| self.error(e))?;
+        Ok((
+            RequestSender { sender, finished: false },
+            ResponseStream { receiver: Receiver::Duplex(receiver), client: self.clone(), done: false },
+        ))
+    }
+}
+
+enum Receiver<T> {
+    Server(grpcio::ClientSStreamReceiver<T>),
+    Duplex(grpcio::ClientDuplexReceiver<T>),
+}
+
+/// The responses of a streaming call, as a blocking iterator of typed results. It ends after
+/// the last response, or after the error that ended the call. Dropping it before the end
+/// cancels the call.
+pub struct ResponseStream<T> {
+    receiver: Receiver<T>,
+    client: BaseClient,
+    done: bool,
+}
+
+impl<T> ResponseStream<T> {
+    /// Cancels the call; the server's View sees it as cancelled.
+    pub fn cancel(&mut self) {
+        match &mut self.receiver {
+            Receiver::Server(r) => r.cancel(),
+            Receiver::Duplex(r) => r.cancel(),
+        }
+    }
+
+    /// The response metadata; waits for it if it has not arrived.
+    pub fn headers(&mut self) -> Result<Headers, Error> {
+        let headers = match &mut self.receiver {
+            Receiver::Server(r) => block_on(r.headers()).map(to_pairs),
+            Receiver::Duplex(r) => block_on(r.headers()).map(to_pairs),
+        };
+        headers.map_err(|e| self.client.error(e))
+    }
+}
+
+impl<T> Iterator for ResponseStream<T> {
+    type Item = Result<T, Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        let item = match &mut self.receiver {
+            Receiver::Server(r) => block_on(r.next()),
+            Receiver::Duplex(r) => block_on(r.next()),
+        };
+        match item {
+            Some(Ok(message)) => Some(Ok(message)),
+            Some(Err(err)) => {
+                self.done = true;
+                Some(Err(self.client.error(err)))
+            }
+            None => {
+                self.done = true;
+                None
+            }
+        }
+    }
+}
+
+/// The request side of a bidirectional call.
+pub struct RequestSender<T> {
+    sender: grpcio::ClientDuplexSender<T>,
+    finished: bool,
+}
+
+impl<T> RequestSender<T> {
+    /// Sends one request; blocks while the server is slow to read. Fails once the call is
+    /// over, whose status the [`ResponseStream`] then gives.
+    pub fn send(&mut self, request: T) -> Result<(), Error> {
+        block_on(self.sender.send((request, WriteFlags::default()))).map_err(|_| Error::Status {
+            code: CANCELLED,
+            message: "the call is over; the response stream has its status".to_owned(),
+        })
+    }
+
+    /// Tells the server no more requests come (half-close). Also done on drop.
+    pub fn finish(&mut self) {
+        if !self.finished {
+            self.finished = true;
+            let _ = block_on(self.sender.close());
+        }
+    }
+}
+
+impl<T> Drop for RequestSender<T> {
+    fn drop(&mut self) {
+        self.finish();
     }
 }
 

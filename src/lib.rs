@@ -26,14 +26,16 @@ mod proto {
     include!(concat!(env!("OUT_DIR"), "/rpc_mod.rs"));
 }
 
-pub use client::{BaseClient, CallOptions, ClientBuilder, RetryPolicy};
+pub use client::{BaseClient, CallOptions, ClientBuilder, Headers, RequestSender, ResponseStream, RetryPolicy};
 pub use conf::{ChannelOption, Conf, ConfError, OptionValue, ServicerMappings};
 #[doc(hidden)]
 pub use error::error_info;
 pub use error::{code_name, A3Error, Error, ErrorKind, Side, StatusCodes};
 pub use server::{run_grpc_server, Server, ServerError};
 pub use servicer::{register_mappings, Servicer};
-pub use view::{Context, UnaryView};
+pub use view::{
+    BidiView, ClientStreamingView, Context, Requests, Responses, ServerStreamingView, StreamError, UnaryView,
+};
 
 /// The grpcio crate a3grpc is built on, for the generated code and its types.
 pub use grpcio;

@@ -3,11 +3,14 @@
 //! Read top to bottom:
 //! 1. [`run_grpc_server`] starts a [`Server`] and blocks until SIGINT/SIGTERM.
 //! 2. [`Server::start`] resolves the Servicers, starts the worker pool and binds the port.
-//! 3. [`serve_unary`] is where a call arrives, on a grpcio I/O thread: admission
+//! 3. [`serve_unary`] is where a unary call arrives, on a grpcio I/O thread: admission
 //!    (`maximum_concurrent_rpcs`), hand-off to the pool, and the reply.
 //! 4. [`run_view`] runs on a worker: skip dead calls, run the View, turn its error or panic
-//!    into a status.
-//! 5. [`Server::shutdown`] stops accepting, gives in-flight calls the grace period, then
+//!    into a status ([`run_guarded`]).
+//! 5. Streaming calls take the same steps ([`start_stream`], [`run_stream`]); their responses
+//!    flow from the worker to the I/O thread through a one-slot channel ([`pump`]), so a slow
+//!    reader slows the View instead of filling memory.
+//! 6. [`Server::shutdown`] stops accepting, gives in-flight calls the grace period, then
 //!    cancels the rest.
 
 use std::ffi::CString;
@@ -18,19 +21,22 @@ use std::task::Poll;
 use std::thread;
 use std::time::Duration;
 
-use futures::channel::oneshot;
+use futures::channel::{mpsc, oneshot};
 use futures::future::poll_fn;
-use futures::{FutureExt, SinkExt};
+use futures::{Future, FutureExt, Sink, SinkExt, StreamExt};
 use grpcio::{
-    ChannelBuilder, EnvBuilder, Metadata, RpcContext, RpcStatus, ServerBuilder, ServerCredentials, ServerStreamingSink,
-    WriteFlags,
+    ChannelBuilder, DuplexSink, EnvBuilder, Metadata, RequestStream, RpcContext, RpcStatus, ServerBuilder,
+    ServerCredentials, ServerStreamingSink, WriteFlags,
 };
 
 use crate::conf::{ChannelOption, Conf, ConfError, OptionValue, ServicerMappings};
 use crate::error::{self, A3Error, StatusCodes};
 use crate::pool::{Pool, Submitter};
 use crate::servicer::resolve_mappings;
-use crate::view::{CallInfo, Context, UnaryView};
+use crate::view::{
+    BidiView, CallInfo, Cancellation, ClientStreamingView, Context, Out, Requests, Responses, ServerStreamingView,
+    UnaryView,
+};
 
 /// Why a server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -371,28 +377,216 @@ pub(crate) fn serve_unary<V: UnaryView>(
     });
 }
 
-/// Runs on a worker thread: the View itself, guarded.
+/// Runs on a worker thread: a unary View.
 fn run_view<V: UnaryView>(rt: &Runtime, view: &V, call: &CallInfo, request: V::Request) -> Reply<V::Response> {
-    // A call that waited in the queue past its caller's patience is dropped unrun, so an
-    // overloaded server does no dead work.
-    if call.is_cancelled() {
-        return Reply::Status(error::status(CANCELLED, "the client cancelled the call before it ran"));
-    }
-    if call.deadline.exceeded() {
-        return Reply::Status(error::status(DEADLINE_EXCEEDED, "the deadline passed before the call ran"));
+    if let Some(status) = dead_call(call) {
+        return Reply::Status(status);
     }
     let mut ctx = Context::new(call);
-    match panic::catch_unwind(AssertUnwindSafe(|| view.handle(request, &mut ctx))) {
-        Ok(Ok(message)) => Reply::Message(message, ctx.take_response_headers()),
-        Ok(Err(err)) => Reply::Status(error::to_rpc_status(&err, &rt.codes, &call.method)),
+    match run_guarded(rt, call, &mut ctx, |ctx| view.handle(request, ctx)) {
+        Ok(message) => Reply::Message(message, ctx.take_response_headers()),
+        Err(status) => Reply::Status(status),
+    }
+}
+
+/// A call that waited in the queue past its caller's patience is dropped unrun, so an
+/// overloaded server does no dead work.
+fn dead_call(call: &CallInfo) -> Option<RpcStatus> {
+    if call.is_cancelled() {
+        return Some(error::status(CANCELLED, "the client cancelled the call before it ran"));
+    }
+    if call.deadline.exceeded() {
+        return Some(error::status(DEADLINE_EXCEEDED, "the deadline passed before the call ran"));
+    }
+    None
+}
+
+/// Runs a View body, turning its a3 error or its panic into the status that ends the call.
+fn run_guarded<T>(
+    rt: &Runtime,
+    call: &CallInfo,
+    ctx: &mut Context,
+    body: impl FnOnce(&mut Context) -> Result<T, A3Error>,
+) -> Result<T, RpcStatus> {
+    let err = match panic::catch_unwind(AssertUnwindSafe(|| body(ctx))) {
+        Ok(Ok(value)) => return Ok(value),
+        Ok(Err(err)) => err,
         Err(panic) => {
             let what = panic_message(&panic);
             log::error!("{}: the View panicked: {what}", call.method);
-            let err = A3Error::server_unknown(format!("the View panicked: {what}"));
-            Reply::Status(error::to_rpc_status(&err, &rt.codes, &call.method))
+            A3Error::server_unknown(format!("the View panicked: {what}"))
         }
+    };
+    if call.is_cancelled() {
+        // Nobody receives this status: the caller has gone. Not worth an error in the log.
+        log::debug!("{}: the View ended with {err} after its caller left", call.method);
+        return Err(error::status(CANCELLED, "the call was cancelled"));
     }
+    Err(error::to_rpc_status(&err, &rt.codes, &call.method))
 }
+
+/// A server-streaming call arrives here, on a grpcio I/O thread.
+pub(crate) fn serve_server_streaming<V: ServerStreamingView>(
+    rt: &Arc<Runtime>,
+    view: &Arc<V>,
+    ctx: RpcContext<'_>,
+    request: V::Request,
+    sink: ServerStreamingSink<V::Response>,
+) {
+    let view = view.clone();
+    start_stream(rt, &ctx, sink, move |rt, call, tx| {
+        run_stream(rt, call, tx, |responses, ctx| view.handle(request, responses, ctx))
+    });
+}
+
+/// A client-streaming call arrives here. It is served through grpcio's duplex sink, which,
+/// unlike the client-streaming one, reports a client that leaves; one response is the same
+/// on the wire.
+pub(crate) fn serve_client_streaming<V: ClientStreamingView>(
+    rt: &Arc<Runtime>,
+    view: &Arc<V>,
+    ctx: RpcContext<'_>,
+    requests: RequestStream<V::Request>,
+    sink: DuplexSink<V::Response>,
+) {
+    let view = view.clone();
+    start_stream(rt, &ctx, sink, move |rt, call, tx| {
+        let requests = Requests::new(requests, call.cancelled.clone());
+        run_stream(rt, call, tx, |responses, ctx| {
+            let response = view.handle(requests, ctx)?;
+            Ok(responses.send(response)?)
+        })
+    });
+}
+
+/// A bidirectional-streaming call arrives here.
+pub(crate) fn serve_bidi<V: BidiView>(
+    rt: &Arc<Runtime>,
+    view: &Arc<V>,
+    ctx: RpcContext<'_>,
+    requests: RequestStream<V::Request>,
+    sink: DuplexSink<V::Response>,
+) {
+    let view = view.clone();
+    start_stream(rt, &ctx, sink, move |rt, call, tx| {
+        let requests = Requests::new(requests, call.cancelled.clone());
+        run_stream(rt, call, tx, |responses, ctx| view.handle(requests, responses, ctx))
+    });
+}
+
+/// Admits a streaming call, queues its View on the pool and starts the task that writes its
+/// responses. Nothing here blocks.
+fn start_stream<T, S, J>(rt: &Arc<Runtime>, ctx: &RpcContext<'_>, sink: S, job: J)
+where
+    T: Send + 'static,
+    S: StreamSink<T>,
+    J: FnOnce(&Runtime, &CallInfo, mpsc::Sender<Out<T>>) + Send + 'static,
+{
+    let Some(permit) = rt.admit() else {
+        ctx.spawn(sink.fail_with(error::status(RESOURCE_EXHAUSTED, "Concurrent RPC limit exceeded!")).map(|_| ()));
+        return;
+    };
+    let call = CallInfo::from_rpc(ctx);
+    let cancelled = call.cancelled.clone();
+    // One slot: the View can be at most one message ahead of the network.
+    let (tx, rx) = mpsc::channel(0);
+    let worker_rt = rt.clone();
+    // If the pool has stopped, the job (and its sender) is dropped and the pump answers
+    // UNAVAILABLE.
+    let _ = rt.pool.submit(Box::new(move || job(&worker_rt, &call, tx)));
+    ctx.spawn(pump(sink, rx, cancelled, permit));
+}
+
+/// Runs on a worker thread: a streaming View, then the status that ends its call.
+fn run_stream<T>(
+    rt: &Runtime,
+    call: &CallInfo,
+    mut tx: mpsc::Sender<Out<T>>,
+    body: impl FnOnce(&mut Responses<T>, &mut Context) -> Result<(), A3Error>,
+) {
+    let end = match dead_call(call) {
+        Some(status) => Err(status),
+        None => {
+            let mut ctx = Context::new(call);
+            let mut responses = Responses::new(tx.clone(), ctx.header_slot());
+            run_guarded(rt, call, &mut ctx, |ctx| body(&mut responses, ctx))
+        }
+    };
+    let _ = futures::executor::block_on(tx.send(Out::End(end)));
+}
+
+/// Runs on the I/O thread: writes what the worker produces, in order, one message at a time,
+/// and watches for the client leaving (which it tells the View through the cancel flag and
+/// by closing the channel, so the View's next send fails).
+async fn pump<T, S: StreamSink<T>>(
+    mut sink: S,
+    mut rx: mpsc::Receiver<Out<T>>,
+    cancelled: Arc<Cancellation>,
+    permit: Permit,
+) {
+    let mut client_gone = false;
+    let gone = |rx: &mut mpsc::Receiver<Out<T>>| {
+        cancelled.set();
+        rx.close();
+    };
+    let end = loop {
+        let next = poll_fn(|cx| {
+            if !client_gone {
+                if let Poll::Ready(Err(_)) = sink.poll_ready_unpin(cx) {
+                    client_gone = true;
+                    gone(&mut rx);
+                }
+            }
+            rx.poll_next_unpin(cx)
+        })
+        .await;
+        match next {
+            Some(Out::Headers(headers)) => sink.headers(headers),
+            Some(Out::Message(message)) => {
+                if !client_gone && sink.send((message, WriteFlags::default())).await.is_err() {
+                    client_gone = true;
+                    gone(&mut rx);
+                }
+            }
+            Some(Out::End(end)) => break Some(end),
+            None => break None,
+        }
+    };
+    if !client_gone {
+        let _ = match end {
+            Some(Ok(())) => sink.close().await,
+            Some(Err(status)) => sink.fail_with(status).await,
+            None => sink.fail_with(error::status(UNAVAILABLE, "the server stopped before the call ran")).await,
+        };
+    }
+    // The permit is held until the worker has let go of the call.
+    while rx.next().await.is_some() {}
+    drop(permit);
+}
+
+/// grpcio's two streaming sinks, which share their methods but no trait.
+trait StreamSink<T>: Sink<(T, WriteFlags), Error = grpcio::Error> + Unpin + Send + 'static {
+    type Failure: Future<Output = grpcio::Result<()>> + Send + 'static;
+    fn headers(&mut self, headers: Metadata);
+    fn fail_with(self, status: RpcStatus) -> Self::Failure;
+}
+
+macro_rules! stream_sink {
+    ($sink:ident, $failure:ident) => {
+        impl<T: Send + 'static> StreamSink<T> for grpcio::$sink<T> {
+            type Failure = grpcio::$failure;
+            fn headers(&mut self, headers: Metadata) {
+                self.set_headers(headers)
+            }
+            fn fail_with(self, status: RpcStatus) -> Self::Failure {
+                self.fail(status)
+            }
+        }
+    };
+}
+
+stream_sink!(ServerStreamingSink, ServerStreamingSinkFailure);
+stream_sink!(DuplexSink, DuplexSinkFailure);
 
 fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> &str {
     panic

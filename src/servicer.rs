@@ -7,7 +7,7 @@ use grpcio::{Method, ServiceBuilder};
 
 use crate::conf::{ConfError, Registry};
 use crate::server::{self, Runtime};
-use crate::view::UnaryView;
+use crate::view::{BidiView, ClientStreamingView, ServerStreamingView, UnaryView};
 
 type Register = Arc<dyn Fn(ServiceBuilder, &Arc<Runtime>) -> ServiceBuilder + Send + Sync>;
 
@@ -61,6 +61,53 @@ impl Servicer {
             // while the View is still queued or running.
             builder.add_server_streaming_handler(method, move |ctx, request, sink| {
                 server::serve_unary(&rt, &view, ctx, request, sink)
+            })
+        });
+        self.methods.push((method.name, register));
+        self
+    }
+
+    /// Serves the client-streaming RPC `method` with `view`.
+    pub fn client_streaming<V: ClientStreamingView>(
+        mut self,
+        method: &'static Method<V::Request, V::Response>,
+        view: V,
+    ) -> Servicer {
+        let view = Arc::new(view);
+        let register: Register = Arc::new(move |builder: ServiceBuilder, rt: &Arc<Runtime>| {
+            let (view, rt) = (view.clone(), rt.clone());
+            builder.add_duplex_streaming_handler(method, move |ctx, requests, sink| {
+                server::serve_client_streaming(&rt, &view, ctx, requests, sink)
+            })
+        });
+        self.methods.push((method.name, register));
+        self
+    }
+
+    /// Serves the server-streaming RPC `method` with `view`.
+    pub fn server_streaming<V: ServerStreamingView>(
+        mut self,
+        method: &'static Method<V::Request, V::Response>,
+        view: V,
+    ) -> Servicer {
+        let view = Arc::new(view);
+        let register: Register = Arc::new(move |builder: ServiceBuilder, rt: &Arc<Runtime>| {
+            let (view, rt) = (view.clone(), rt.clone());
+            builder.add_server_streaming_handler(method, move |ctx, request, sink| {
+                server::serve_server_streaming(&rt, &view, ctx, request, sink)
+            })
+        });
+        self.methods.push((method.name, register));
+        self
+    }
+
+    /// Serves the bidirectional-streaming RPC `method` with `view`.
+    pub fn bidi<V: BidiView>(mut self, method: &'static Method<V::Request, V::Response>, view: V) -> Servicer {
+        let view = Arc::new(view);
+        let register: Register = Arc::new(move |builder: ServiceBuilder, rt: &Arc<Runtime>| {
+            let (view, rt) = (view.clone(), rt.clone());
+            builder.add_duplex_streaming_handler(method, move |ctx, requests, sink| {
+                server::serve_bidi(&rt, &view, ctx, requests, sink)
             })
         });
         self.methods.push((method.name, register));

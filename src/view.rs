@@ -51,7 +51,22 @@ pub struct Context {
     request_headers: Vec<(String, Vec<u8>)>,
     deadline: Deadline,
     cancelled: Arc<Cancellation>,
-    response_headers: Option<MetadataBuilder>,
+    response_headers: Arc<Mutex<HeaderSlot>>,
+}
+
+/// Response metadata a View sets, until it goes out with the first message.
+#[derive(Default)]
+pub(crate) struct HeaderSlot {
+    builder: Option<MetadataBuilder>,
+    sent: bool,
+}
+
+impl HeaderSlot {
+    /// Takes the metadata to send with the first message; later `set_header` calls fail.
+    pub(crate) fn take_for_sending(&mut self) -> Option<Metadata> {
+        self.sent = true;
+        self.builder.take().map(MetadataBuilder::build)
+    }
 }
 
 impl Context {
@@ -62,7 +77,7 @@ impl Context {
             request_headers: call.headers.clone(),
             deadline: call.deadline,
             cancelled: call.cancelled.clone(),
-            response_headers: None,
+            response_headers: Arc::default(),
         }
     }
 
@@ -111,10 +126,14 @@ impl Context {
 
     /// Adds response (initial) metadata. Keys ending in `-bin` carry bytes, others text.
     ///
-    /// Metadata goes out with the response; a call that ends with an error sends only its
-    /// status.
+    /// Metadata goes out with the (first) response message; a call that ends with an error
+    /// or sends no message sends only its status.
     pub fn set_header(&mut self, key: &str, value: impl AsRef<[u8]>) -> Result<(), A3Error> {
-        let builder = self.response_headers.get_or_insert_with(MetadataBuilder::new);
+        let mut slot = lock(&self.response_headers);
+        if slot.sent {
+            return Err(A3Error::server_known(format!("response header {key:?} set after the first message was sent")));
+        }
+        let builder = slot.builder.get_or_insert_with(MetadataBuilder::new);
         let value = value.as_ref();
         let added = if key.ends_with("-bin") {
             builder.add_bytes(key, value).map(|_| ())
@@ -130,7 +149,11 @@ impl Context {
     }
 
     pub(crate) fn take_response_headers(&mut self) -> Option<Metadata> {
-        self.response_headers.take().map(MetadataBuilder::build)
+        lock(&self.response_headers).take_for_sending()
+    }
+
+    pub(crate) fn header_slot(&self) -> Arc<Mutex<HeaderSlot>> {
+        self.response_headers.clone()
     }
 }
 
@@ -194,5 +217,208 @@ impl Cancellation {
             };
         }
         true
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// A View for a client-streaming RPC: a stream of requests in, one response out.
+///
+/// The requests arrive as a blocking iterator; each item is a request or the
+/// [`StreamError`] that ended the stream, which `?` turns into an [`A3Error`].
+///
+/// ```
+/// use a3grpc::{A3Error, ClientStreamingView, Context, Requests};
+///
+/// struct CountHellos;
+///
+/// impl ClientStreamingView for CountHellos {
+///     type Request = String;
+///     type Response = String;
+///
+///     fn handle(&self, requests: Requests<String>, _ctx: &mut Context) -> Result<String, A3Error> {
+///         let mut n = 0;
+///         for request in requests {
+///             request?;
+///             n += 1;
+///         }
+///         Ok(format!("Hello {n} times!"))
+///     }
+/// }
+/// ```
+pub trait ClientStreamingView: Send + Sync + 'static {
+    /// The request message.
+    type Request: Send + 'static;
+    /// The response message.
+    type Response: Send + 'static;
+
+    /// Handles one call. Returning before the stream ends is fine: the rest is discarded.
+    fn handle(&self, requests: Requests<Self::Request>, ctx: &mut Context) -> Result<Self::Response, A3Error>;
+}
+
+/// A View for a server-streaming RPC: one request in, a stream of responses out.
+///
+/// Each [`Responses::send`] blocks while the client is slow to read (flow control), and fails
+/// once the client has gone. Returning `Ok(())` ends the call with OK; returning `Err` after
+/// some messages ends it with that a3 error.
+///
+/// ```
+/// use a3grpc::{A3Error, Context, Responses, ServerStreamingView};
+///
+/// struct HelloTimes;
+///
+/// impl ServerStreamingView for HelloTimes {
+///     type Request = String;
+///     type Response = String;
+///
+///     fn handle(&self, name: String, responses: &mut Responses<String>, _ctx: &mut Context) -> Result<(), A3Error> {
+///         for i in 0..3 {
+///             responses.send(format!("[{i}]Hello {name}!"))?;
+///         }
+///         Ok(())
+///     }
+/// }
+/// ```
+pub trait ServerStreamingView: Send + Sync + 'static {
+    /// The request message.
+    type Request: Send + 'static;
+    /// The response message.
+    type Response: Send + 'static;
+
+    /// Handles one call, sending its responses through `responses`.
+    fn handle(
+        &self,
+        request: Self::Request,
+        responses: &mut Responses<Self::Response>,
+        ctx: &mut Context,
+    ) -> Result<(), A3Error>;
+}
+
+/// A View for a bidirectional-streaming RPC: requests and responses both streamed, in
+/// lock-step (read one, answer one) or free-running (send while reading).
+pub trait BidiView: Send + Sync + 'static {
+    /// The request message.
+    type Request: Send + 'static;
+    /// The response message.
+    type Response: Send + 'static;
+
+    /// Handles one call.
+    fn handle(
+        &self,
+        requests: Requests<Self::Request>,
+        responses: &mut Responses<Self::Response>,
+        ctx: &mut Context,
+    ) -> Result<(), A3Error>;
+}
+
+/// Why a request stream ended early or a response could not be sent.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum StreamError {
+    /// The client cancelled, its deadline passed, or the server is stopping.
+    #[error("the call is over: the client cancelled, its deadline passed, or the server is stopping")]
+    Cancelled,
+    /// A request could not be read or decoded.
+    #[error("a request could not be read: {0}")]
+    Receive(String),
+}
+
+impl From<StreamError> for A3Error {
+    /// A request that cannot be decoded is the caller's fault (`ValidationError`); a call that
+    /// is over ends with `ClientKnownError`, which nobody receives.
+    fn from(err: StreamError) -> A3Error {
+        match err {
+            StreamError::Cancelled => A3Error::ClientKnown(err.to_string()),
+            StreamError::Receive(_) => A3Error::Validation(err.to_string()),
+        }
+    }
+}
+
+/// The requests of a streaming call, as a blocking iterator.
+///
+/// `next()` blocks until the client sends a message, half-closes (`None`) or goes away
+/// (`Some(Err(StreamError::Cancelled))`). Messages are read one at a time, so a long stream
+/// never piles up in memory.
+pub struct Requests<T> {
+    stream: Option<grpcio::RequestStream<T>>,
+    cancelled: Arc<Cancellation>,
+}
+
+impl<T> Requests<T> {
+    pub(crate) fn new(stream: grpcio::RequestStream<T>, cancelled: Arc<Cancellation>) -> Requests<T> {
+        Requests { stream: Some(stream), cancelled }
+    }
+}
+
+impl<T> Iterator for Requests<T> {
+    type Item = Result<T, StreamError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        use futures::StreamExt;
+        let stream = self.stream.as_mut()?;
+        let item = futures::executor::block_on(stream.next());
+        match item {
+            Some(Ok(message)) => Some(Ok(message)),
+            None => {
+                self.stream = None;
+                None
+            }
+            Some(Err(err)) => {
+                self.stream = None;
+                Some(Err(match err {
+                    grpcio::Error::Codec(e) => StreamError::Receive(e.to_string()),
+                    _ => {
+                        self.cancelled.set();
+                        StreamError::Cancelled
+                    }
+                }))
+            }
+        }
+    }
+}
+
+/// What a streaming View's worker hands to the I/O thread, in order.
+pub(crate) enum Out<T> {
+    Headers(Metadata),
+    Message(T),
+    End(Result<(), grpcio::RpcStatus>),
+}
+
+/// The response side of a streaming call: a blocking sender.
+pub struct Responses<T> {
+    tx: futures::channel::mpsc::Sender<Out<T>>,
+    headers: Arc<Mutex<HeaderSlot>>,
+    sent_headers: bool,
+}
+
+impl<T> Responses<T> {
+    pub(crate) fn new(tx: futures::channel::mpsc::Sender<Out<T>>, headers: Arc<Mutex<HeaderSlot>>) -> Responses<T> {
+        Responses { tx, headers, sent_headers: false }
+    }
+
+    /// Sends one response. Blocks while the previous one is still being written (so a slow
+    /// reader slows the View down instead of growing a queue); fails with
+    /// [`StreamError::Cancelled`] once the client has gone.
+    pub fn send(&mut self, message: T) -> Result<(), StreamError> {
+        if !self.sent_headers {
+            self.sent_headers = true;
+            let headers = lock(&self.headers).take_for_sending();
+            if let Some(headers) = headers {
+                self.push(Out::Headers(headers))?;
+            }
+        }
+        self.push(Out::Message(message))
+    }
+
+    /// Sends every response of `messages`, stopping at the first failure.
+    pub fn send_all(&mut self, messages: impl IntoIterator<Item = T>) -> Result<(), StreamError> {
+        messages.into_iter().try_for_each(|m| self.send(m))
+    }
+
+    fn push(&mut self, out: Out<T>) -> Result<(), StreamError> {
+        use futures::SinkExt;
+        futures::executor::block_on(self.tx.send(out)).map_err(|_| StreamError::Cancelled)
     }
 }

@@ -2,10 +2,15 @@
 
 include!(concat!(env!("OUT_DIR"), "/hello_world_mod.rs"));
 
-use a3grpc::{A3Error, Context, Servicer, UnaryView};
+use a3grpc::{
+    A3Error, BidiView, ClientStreamingView, Context, Requests, Responses, ServerStreamingView, Servicer, UnaryView,
+};
 
 use self::hello_world::{HelloReply, HelloRequest};
-use self::hello_world_grpc::METHOD_GREETER_SAY_HELLO;
+use self::hello_world_grpc::{
+    METHOD_GREETER_SAY_HELLO, METHOD_GREETER_SAY_HELLO_BIDI_STREAM, METHOD_GREETER_SAY_HELLO_STREAM_REPLY,
+    METHOD_GREETER_SAY_STREAM_HELLO_REPLY,
+};
 
 /// `say_hello`: greets by name; the name "error" fails with `ServerKnownError`.
 pub struct SayHello;
@@ -22,9 +27,70 @@ impl UnaryView for SayHello {
     }
 }
 
+/// `say_stream_hello_reply`: counts the greetings streamed in.
+pub struct CountHellos;
+
+impl ClientStreamingView for CountHellos {
+    type Request = HelloRequest;
+    type Response = HelloReply;
+
+    fn handle(&self, requests: Requests<HelloRequest>, _ctx: &mut Context) -> Result<HelloReply, A3Error> {
+        let mut count = 0;
+        for request in requests {
+            request?;
+            count += 1;
+        }
+        Ok(reply(format!("Hello {count} times!")))
+    }
+}
+
+/// `say_hello_stream_reply`: greets three times.
+pub struct HelloThreeTimes;
+
+impl ServerStreamingView for HelloThreeTimes {
+    type Request = HelloRequest;
+    type Response = HelloReply;
+
+    fn handle(
+        &self,
+        request: HelloRequest,
+        responses: &mut Responses<HelloReply>,
+        _ctx: &mut Context,
+    ) -> Result<(), A3Error> {
+        for i in 0..3 {
+            responses.send(reply(format!("[{i}]Hello {}!", request.get_name())))?;
+        }
+        Ok(())
+    }
+}
+
+/// `say_hello_bidi_stream`: greets each name as it arrives.
+pub struct EchoHellos;
+
+impl BidiView for EchoHellos {
+    type Request = HelloRequest;
+    type Response = HelloReply;
+
+    fn handle(
+        &self,
+        requests: Requests<HelloRequest>,
+        responses: &mut Responses<HelloReply>,
+        _ctx: &mut Context,
+    ) -> Result<(), A3Error> {
+        for request in requests {
+            responses.send(reply(format!("Hello {}!", request?.get_name())))?;
+        }
+        Ok(())
+    }
+}
+
 /// The Greeter servicer: one line per RPC.
 pub fn greeter_servicer() -> Servicer {
-    Servicer::new().unary(&METHOD_GREETER_SAY_HELLO, SayHello)
+    Servicer::new()
+        .unary(&METHOD_GREETER_SAY_HELLO, SayHello)
+        .client_streaming(&METHOD_GREETER_SAY_STREAM_HELLO_REPLY, CountHellos)
+        .server_streaming(&METHOD_GREETER_SAY_HELLO_STREAM_REPLY, HelloThreeTimes)
+        .bidi(&METHOD_GREETER_SAY_HELLO_BIDI_STREAM, EchoHellos)
 }
 
 /// A `HelloRequest` for `name`.
