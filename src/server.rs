@@ -8,8 +8,8 @@
 //! 4. [`run_view`] runs on a worker: skip dead calls, run the View, turn its error or panic
 //!    into a status ([`run_guarded`]).
 //! 5. Streaming calls take the same steps ([`start_stream`], [`run_stream`]); their responses
-//!    flow from the worker to the I/O thread through a one-slot channel ([`pump`]), so a slow
-//!    reader slows the View instead of filling memory.
+//!    flow from the worker to the I/O thread through a small bounded channel ([`pump`]), so a
+//!    slow reader slows the View instead of filling memory.
 //! 6. [`Server::shutdown`] stops accepting, gives in-flight calls the grace period, then
 //!    cancels the rest.
 
@@ -297,6 +297,8 @@ impl Drop for Permit {
     }
 }
 
+/// How many responses a streaming View may produce ahead of what the network has taken.
+const STREAM_WINDOW: usize = 16;
 const SO_REUSEPORT: &str = "grpc.so_reuseport";
 const RESOURCE_EXHAUSTED: i32 = 8;
 const CANCELLED: i32 = 1;
@@ -434,7 +436,7 @@ pub(crate) fn serve_server_streaming<V: ServerStreamingView>(
     sink: ServerStreamingSink<V::Response>,
 ) {
     let view = view.clone();
-    start_stream(rt, &ctx, sink, move |rt, call, tx| {
+    start_stream(rt, &ctx, sink, None, move |rt, call, tx| {
         run_stream(rt, call, tx, |responses, ctx| view.handle(request, responses, ctx))
     });
 }
@@ -450,8 +452,9 @@ pub(crate) fn serve_client_streaming<V: ClientStreamingView>(
     sink: DuplexSink<V::Response>,
 ) {
     let view = view.clone();
-    start_stream(rt, &ctx, sink, move |rt, call, tx| {
-        let requests = Requests::new(requests, call.cancelled.clone());
+    let (incoming, release) = read_ahead(&ctx, requests);
+    start_stream(rt, &ctx, sink, Some(release), move |rt, call, tx| {
+        let requests = Requests::new(incoming, call.cancelled.clone());
         run_stream(rt, call, tx, |responses, ctx| {
             let response = view.handle(requests, ctx)?;
             Ok(responses.send(response)?)
@@ -468,15 +471,40 @@ pub(crate) fn serve_bidi<V: BidiView>(
     sink: DuplexSink<V::Response>,
 ) {
     let view = view.clone();
-    start_stream(rt, &ctx, sink, move |rt, call, tx| {
-        let requests = Requests::new(requests, call.cancelled.clone());
+    let (incoming, release) = read_ahead(&ctx, requests);
+    start_stream(rt, &ctx, sink, Some(release), move |rt, call, tx| {
+        let requests = Requests::new(incoming, call.cancelled.clone());
         run_stream(rt, call, tx, |responses, ctx| view.handle(requests, responses, ctx))
     });
 }
 
+/// Reads a call's requests on the I/O thread, a few ahead of the View, into a bounded
+/// channel. grpcio cancels a call whose request stream is dropped unread, so if the View stops
+/// reading early, the stream is kept until `release` fires: once the call's status is out.
+fn read_ahead<T: Send + 'static>(
+    ctx: &RpcContext<'_>,
+    mut stream: RequestStream<T>,
+) -> (mpsc::Receiver<grpcio::Result<T>>, oneshot::Sender<()>) {
+    let (mut tx, rx) = mpsc::channel(STREAM_WINDOW);
+    let (release, released) = oneshot::channel::<()>();
+    ctx.spawn(async move {
+        while let Some(item) = stream.next().await {
+            let failed = item.is_err();
+            if tx.send(item).await.is_err() {
+                let _ = released.await;
+                return;
+            }
+            if failed {
+                return;
+            }
+        }
+    });
+    (rx, release)
+}
+
 /// Admits a streaming call, queues its View on the pool and starts the task that writes its
 /// responses. Nothing here blocks.
-fn start_stream<T, S, J>(rt: &Arc<Runtime>, ctx: &RpcContext<'_>, sink: S, job: J)
+fn start_stream<T, S, J>(rt: &Arc<Runtime>, ctx: &RpcContext<'_>, sink: S, release: Option<oneshot::Sender<()>>, job: J)
 where
     T: Send + 'static,
     S: StreamSink<T>,
@@ -488,13 +516,13 @@ where
     };
     let call = CallInfo::from_rpc(ctx);
     let cancelled = call.cancelled.clone();
-    // One slot: the View can be at most one message ahead of the network.
-    let (tx, rx) = mpsc::channel(0);
+    // A small window: the View can be a few messages ahead of the network, never more.
+    let (tx, rx) = mpsc::channel(STREAM_WINDOW);
     let worker_rt = rt.clone();
     // If the pool has stopped, the job (and its sender) is dropped and the pump answers
     // UNAVAILABLE.
     let _ = rt.pool.submit(Box::new(move || job(&worker_rt, &call, tx)));
-    ctx.spawn(pump(sink, rx, cancelled, permit));
+    ctx.spawn(pump(sink, rx, cancelled, permit, release));
 }
 
 /// Runs on a worker thread: a streaming View, then the status that ends its call.
@@ -523,27 +551,43 @@ async fn pump<T, S: StreamSink<T>>(
     mut rx: mpsc::Receiver<Out<T>>,
     cancelled: Arc<Cancellation>,
     permit: Permit,
+    release: Option<oneshot::Sender<()>>,
 ) {
     let mut client_gone = false;
     let gone = |rx: &mut mpsc::Receiver<Out<T>>| {
         cancelled.set();
         rx.close();
     };
+    // One item of lookahead: a message with another right behind it is written with the
+    // buffer hint, so a fast View's messages leave in batches rather than one flush each.
+    let mut ahead: Option<Out<T>> = None;
     let end = loop {
-        let next = poll_fn(|cx| {
-            if !client_gone {
-                if let Poll::Ready(Err(_)) = sink.poll_ready_unpin(cx) {
-                    client_gone = true;
-                    gone(&mut rx);
-                }
+        let next = match ahead.take() {
+            Some(item) => Some(item),
+            None => {
+                poll_fn(|cx| {
+                    if !client_gone {
+                        if let Poll::Ready(Err(_)) = sink.poll_ready_unpin(cx) {
+                            client_gone = true;
+                            gone(&mut rx);
+                        }
+                    }
+                    rx.poll_next_unpin(cx)
+                })
+                .await
             }
-            rx.poll_next_unpin(cx)
-        })
-        .await;
+        };
         match next {
             Some(Out::Headers(headers)) => sink.headers(headers),
             Some(Out::Message(message)) => {
-                if !client_gone && sink.send((message, WriteFlags::default())).await.is_err() {
+                if client_gone {
+                    continue;
+                }
+                ahead = rx.try_recv().ok();
+                let more = matches!(ahead, Some(Out::Message(_)));
+                let flags = WriteFlags::default().buffer_hint(more);
+                let written = if more { sink.feed((message, flags)).await } else { sink.send((message, flags)).await };
+                if written.is_err() {
                     client_gone = true;
                     gone(&mut rx);
                 }
@@ -559,6 +603,7 @@ async fn pump<T, S: StreamSink<T>>(
             None => sink.fail_with(error::status(UNAVAILABLE, "the server stopped before the call ran")).await,
         };
     }
+    drop(release);
     // The permit is held until the worker has let go of the call.
     while rx.next().await.is_some() {}
     drop(permit);

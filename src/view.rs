@@ -339,16 +339,20 @@ impl From<StreamError> for A3Error {
 /// The requests of a streaming call, as a blocking iterator.
 ///
 /// `next()` blocks until the client sends a message, half-closes (`None`) or goes away
-/// (`Some(Err(StreamError::Cancelled))`). Messages are read one at a time, so a long stream
-/// never piles up in memory.
+/// (`Some(Err(StreamError::Cancelled))`). The server reads a few messages ahead, never more,
+/// so a long stream never piles up in memory.
 pub struct Requests<T> {
-    stream: Option<grpcio::RequestStream<T>>,
+    incoming: futures::channel::mpsc::Receiver<grpcio::Result<T>>,
     cancelled: Arc<Cancellation>,
+    done: bool,
 }
 
 impl<T> Requests<T> {
-    pub(crate) fn new(stream: grpcio::RequestStream<T>, cancelled: Arc<Cancellation>) -> Requests<T> {
-        Requests { stream: Some(stream), cancelled }
+    pub(crate) fn new(
+        incoming: futures::channel::mpsc::Receiver<grpcio::Result<T>>,
+        cancelled: Arc<Cancellation>,
+    ) -> Requests<T> {
+        Requests { incoming, cancelled, done: false }
     }
 }
 
@@ -357,16 +361,17 @@ impl<T> Iterator for Requests<T> {
 
     fn next(&mut self) -> Option<Self::Item> {
         use futures::StreamExt;
-        let stream = self.stream.as_mut()?;
-        let item = futures::executor::block_on(stream.next());
-        match item {
+        if self.done {
+            return None;
+        }
+        match futures::executor::block_on(self.incoming.next()) {
             Some(Ok(message)) => Some(Ok(message)),
             None => {
-                self.stream = None;
+                self.done = true;
                 None
             }
             Some(Err(err)) => {
-                self.stream = None;
+                self.done = true;
                 Some(Err(match err {
                     grpcio::Error::Codec(e) => StreamError::Receive(e.to_string()),
                     _ => {
