@@ -27,6 +27,7 @@
 //! # Ok::<(), Error>(())
 //! ```
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -37,9 +38,12 @@ use futures::channel::{mpsc, oneshot};
 use futures::executor::block_on;
 use futures::future::poll_fn;
 use futures::{FutureExt, SinkExt, StreamExt};
-use grpcio::{CallOption, ChannelBuilder, EnvBuilder, Metadata, MetadataBuilder, Method, WriteFlags};
+use grpcio::{
+    CallOption, ChannelBuilder, ChannelCredentials, ChannelCredentialsBuilder, EnvBuilder, Metadata, MetadataBuilder,
+    Method, WriteFlags,
+};
 
-use crate::conf::{ChannelOption, OptionValue};
+use crate::conf::{read_pem, ChannelOption, OptionValue};
 use crate::error::{Error, ErrorKind, StatusCodes};
 use crate::server::options_onto;
 
@@ -158,6 +162,10 @@ pub struct ClientBuilder {
     retry: RetryPolicy,
     kinds: Vec<ErrorKind>,
     timeout: Option<Duration>,
+    ca_cert: Option<PathBuf>,
+    client_cert: Option<PathBuf>,
+    client_key: Option<PathBuf>,
+    target_name: Option<String>,
 }
 
 impl ClientBuilder {
@@ -170,7 +178,51 @@ impl ClientBuilder {
             retry: RetryPolicy::default(),
             kinds: Vec::new(),
             timeout: None,
+            ca_cert: None,
+            client_cert: None,
+            client_key: None,
+            target_name: None,
         }
+    }
+
+    /// Connects with TLS, trusting the CA in this PEM file.
+    pub fn ca_cert(mut self, path: impl Into<PathBuf>) -> ClientBuilder {
+        self.ca_cert = Some(path.into());
+        self
+    }
+
+    /// Presents this PEM certificate and key to the server (mutual TLS).
+    pub fn client_identity(mut self, client_cert: impl Into<PathBuf>, client_key: impl Into<PathBuf>) -> ClientBuilder {
+        self.client_cert = Some(client_cert.into());
+        self.client_key = Some(client_key.into());
+        self
+    }
+
+    /// Checks the server certificate against `name` instead of the dialled host, for
+    /// certificates issued to another name (test certificates, a server reached by IP).
+    pub fn tls_target_name(mut self, name: impl Into<String>) -> ClientBuilder {
+        self.target_name = Some(name.into());
+        self
+    }
+
+    fn credentials(&self) -> Result<Option<ChannelCredentials>, Error> {
+        let usage = |e: crate::ConfError| Error::Usage(e.to_string());
+        if self.ca_cert.is_none() && self.client_cert.is_none() {
+            if self.target_name.is_some() {
+                return Err(Error::Usage("tls_target_name needs TLS: set ca_cert".to_owned()));
+            }
+            return Ok(None);
+        }
+        let mut builder = ChannelCredentialsBuilder::new();
+        if let Some(ca) = &self.ca_cert {
+            builder = builder.root_cert(read_pem("ca_cert", ca, "CERTIFICATE").map_err(usage)?);
+        }
+        if let (Some(cert), Some(key)) = (&self.client_cert, &self.client_key) {
+            let cert = read_pem("client_cert", cert, "CERTIFICATE").map_err(usage)?;
+            let key = read_pem("client_key", key, "PRIVATE KEY").map_err(usage)?;
+            builder = builder.cert(cert, key);
+        }
+        Ok(Some(builder.build()))
     }
 
     /// Adds a gRPC core channel arg, passed verbatim.
@@ -221,8 +273,16 @@ impl ClientBuilder {
             return Err(Error::Usage(format!("target {:?} is not an address", self.target)));
         }
         grpcio::redirect_log();
+        let credentials = self.credentials()?;
         let env = Arc::new(EnvBuilder::new().cq_count(1).name_prefix("a3grpc-client").build());
-        let channel = options_onto(ChannelBuilder::new(env), &self.options).connect(&self.target);
+        let mut channel = options_onto(ChannelBuilder::new(env), &self.options);
+        if let Some(name) = &self.target_name {
+            channel = channel.override_ssl_target(name.clone());
+        }
+        let channel = match credentials {
+            Some(credentials) => channel.set_credentials(credentials).connect(&self.target),
+            None => channel.connect(&self.target),
+        };
         Ok(BaseClient {
             client: grpcio::Client::new(channel),
             codes: self.codes,

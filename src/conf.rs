@@ -273,6 +273,39 @@ impl Conf {
         if self.host.trim().is_empty() {
             return Err(ConfError::invalid("host", "must not be empty"));
         }
+        match (&self.server_key, &self.server_cert, &self.ca_cert) {
+            (Some(_), None, _) => {
+                return Err(ConfError::invalid(
+                    "server_cert",
+                    "server_key is set but server_cert is not: TLS needs both",
+                ))
+            }
+            (None, Some(_), _) => {
+                return Err(ConfError::invalid(
+                    "server_key",
+                    "server_cert is set but server_key is not: TLS needs both",
+                ))
+            }
+            (None, None, Some(_)) => {
+                return Err(ConfError::invalid(
+                    "ca_cert",
+                    "ca_cert verifies client certificates, which needs TLS: set server_key and server_cert too",
+                ))
+            }
+            _ => {}
+        }
+        if self.max_workers == 0 {
+            return Err(ConfError::invalid("max_workers", "must be at least 1"));
+        }
+        if self.maximum_concurrent_rpcs == Some(0) {
+            return Err(ConfError::invalid(
+                "maximum_concurrent_rpcs",
+                "must be at least 1 (leave it unset for no limit)",
+            ));
+        }
+        if self.host.contains('\0') {
+            return Err(ConfError::invalid("host", "must not contain NUL"));
+        }
         for (i, option) in self.options.iter().enumerate() {
             if option.name.is_empty() || option.name.contains('\0') {
                 return Err(ConfError::invalid(
@@ -316,6 +349,20 @@ impl Conf {
     /// Sets how a3 errors map to status codes.
     pub fn patch_status_code(mut self, codes: StatusCodes) -> Conf {
         self.patch_status_code = codes;
+        self
+    }
+
+    /// Serves TLS with this PEM key and certificate chain; with [`ca_cert`](Conf::ca_cert)
+    /// clients must also present a certificate signed by that CA (mutual TLS).
+    pub fn tls(mut self, server_key: impl Into<PathBuf>, server_cert: impl Into<PathBuf>) -> Conf {
+        self.server_key = Some(server_key.into());
+        self.server_cert = Some(server_cert.into());
+        self
+    }
+
+    /// Requires client certificates signed by this PEM CA (mutual TLS).
+    pub fn ca_cert(mut self, ca_cert: impl Into<PathBuf>) -> Conf {
+        self.ca_cert = Some(ca_cert.into());
         self
     }
 
@@ -489,4 +536,19 @@ impl<T> Registry<T> {
             registered: entries.keys().cloned().collect::<Vec<_>>().join(", "),
         })
     }
+}
+
+/// Reads the PEM file that conf key `key` names, checking it holds a `kind` block
+/// (`"CERTIFICATE"` or `"PRIVATE KEY"`), so a wrong or unreadable file is an error naming the
+/// key instead of a handshake that fails later.
+pub(crate) fn read_pem(key: &str, path: &Path, kind: &str) -> Result<Vec<u8>, ConfError> {
+    let pem =
+        std::fs::read(path).map_err(|e| ConfError::invalid(key, format!("cannot read {}: {e}", path.display())))?;
+    let text = String::from_utf8_lossy(&pem);
+    let has_block =
+        text.contains("-----BEGIN ") && text.lines().any(|l| l.starts_with("-----BEGIN ") && l.contains(kind));
+    if !has_block || pem.contains(&0) {
+        return Err(ConfError::invalid(key, format!("{} is not a PEM file with a {kind}", path.display())));
+    }
+    Ok(pem)
 }

@@ -182,6 +182,16 @@ pub enum A3Error {
         /// The message the server sent.
         message: String,
     },
+    /// Not an a3 error: ends the call with exactly this gRPC status and message, with no
+    /// JSON body and no error details. For protocols that prescribe their statuses (the gRPC
+    /// interop tests, a health service); a client sees it as [`Error::Status`].
+    #[error("gRPC status {code}: {message}")]
+    Status {
+        /// The gRPC status code, e.g. 5 for NOT_FOUND.
+        code: i32,
+        /// The status message, sent as is.
+        message: String,
+    },
 }
 
 impl A3Error {
@@ -230,6 +240,7 @@ impl A3Error {
             A3Error::ServerUnknown { .. } => "ServerUnknownError",
             A3Error::Custom { kind, .. } => kind.name,
             A3Error::Unregistered { name, .. } => name,
+            A3Error::Status { .. } => "Status",
         }
     }
 
@@ -239,6 +250,8 @@ impl A3Error {
             A3Error::ServerKnown { .. } | A3Error::ServerUnknown { .. } => Side::Server,
             A3Error::Custom { kind, .. } => kind.side,
             A3Error::Unregistered { side, .. } => *side,
+            A3Error::Status { code, .. } if SERVER_FAULT_CODES.contains(code) => Side::Server,
+            A3Error::Status { .. } => Side::Client,
             _ => Side::Client,
         }
     }
@@ -256,7 +269,8 @@ impl A3Error {
             A3Error::ServerKnown { message, .. }
             | A3Error::ServerUnknown { message, .. }
             | A3Error::Custom { message, .. }
-            | A3Error::Unregistered { message, .. } => message,
+            | A3Error::Unregistered { message, .. }
+            | A3Error::Status { message, .. } => message,
         }
     }
 
@@ -411,6 +425,8 @@ const PERMISSION_DENIED: i32 = 7;
 const FAILED_PRECONDITION: i32 = 9;
 const INTERNAL: i32 = 13;
 const UNAUTHENTICATED: i32 = 16;
+/// UNKNOWN, DEADLINE_EXCEEDED, INTERNAL, UNAVAILABLE, DATA_LOSS: codes that blame the service.
+const SERVER_FAULT_CODES: [i32; 5] = [UNKNOWN, 4, INTERNAL, 14, 15];
 const STANDARD_A3_CODES: [i32; 7] =
     [UNKNOWN, INVALID_ARGUMENT, NOT_FOUND, PERMISSION_DENIED, FAILED_PRECONDITION, INTERNAL, UNAUTHENTICATED];
 
@@ -445,6 +461,10 @@ struct WireBody {
 /// Logs `err` the way a3grpc does (client-side at INFO, server-side with its cause at ERROR)
 /// and turns it into the status that goes on the wire.
 pub(crate) fn to_rpc_status(err: &A3Error, codes: &StatusCodes, method: &str) -> RpcStatus {
+    if let A3Error::Status { code, message } = err {
+        log::info!("{method}: ended with gRPC status {code}: {message}");
+        return status(*code, message.clone());
+    }
     let code = codes.code_for(err);
     match err.side() {
         Side::Client => {

@@ -25,11 +25,11 @@ use futures::channel::{mpsc, oneshot};
 use futures::future::poll_fn;
 use futures::{Future, FutureExt, Sink, SinkExt, StreamExt};
 use grpcio::{
-    ChannelBuilder, DuplexSink, EnvBuilder, Metadata, RequestStream, RpcContext, RpcStatus, ServerBuilder,
-    ServerCredentials, ServerStreamingSink, WriteFlags,
+    CertificateRequestType, ChannelBuilder, DuplexSink, EnvBuilder, Metadata, RequestStream, RpcContext, RpcStatus,
+    ServerBuilder, ServerCredentials, ServerCredentialsBuilder, ServerStreamingSink, WriteFlags,
 };
 
-use crate::conf::{ChannelOption, Conf, ConfError, OptionValue, ServicerMappings};
+use crate::conf::{read_pem, ChannelOption, Conf, ConfError, OptionValue, ServicerMappings};
 use crate::error::{self, A3Error, StatusCodes};
 use crate::pool::{Pool, Submitter};
 use crate::servicer::resolve_mappings;
@@ -122,9 +122,7 @@ impl Server {
         if !conf.interceptors.is_empty() {
             return Err(ConfError::invalid("interceptors", "interceptors are not available in this version yet").into());
         }
-        if conf.server_key.is_some() || conf.server_cert.is_some() || conf.ca_cert.is_some() {
-            return Err(ConfError::invalid("server_key", "TLS is not available in this version yet").into());
-        }
+        let credentials = credentials(&conf)?;
         let servicers = match conf.servicer_mappings {
             ServicerMappings::Named(ref name) => resolve_mappings(name)?,
             ServicerMappings::Servicers(ref servicers) => servicers.clone(),
@@ -174,8 +172,9 @@ impl Server {
             std::net::TcpListener::bind(&addr)
                 .map_err(|e| ServerError::Bind { addr: addr.clone(), reason: e.to_string() })?;
         }
-        let port = grpc.add_listening_port(addr.clone(), ServerCredentials::insecure()).map_err(|_| {
-            ServerError::Bind { addr: addr.clone(), reason: "the gRPC core refused the address".to_owned() }
+        let port = grpc.add_listening_port(addr.clone(), credentials).map_err(|_| ServerError::Bind {
+            addr: addr.clone(),
+            reason: "the gRPC core refused the address".to_owned(),
         })?;
         grpc.start();
         let addr = host_port(&conf.host, port);
@@ -237,6 +236,21 @@ impl Drop for Server {
     fn drop(&mut self) {
         self.stop(Duration::ZERO);
     }
+}
+
+/// Plaintext, TLS (key + cert), or mutual TLS (and a CA that client certificates must chain to).
+fn credentials(conf: &Conf) -> Result<ServerCredentials, ConfError> {
+    let (Some(key), Some(cert)) = (&conf.server_key, &conf.server_cert) else {
+        return Ok(ServerCredentials::insecure());
+    };
+    let key = read_pem("server_key", key, "PRIVATE KEY")?;
+    let cert = read_pem("server_cert", cert, "CERTIFICATE")?;
+    let mut builder = ServerCredentialsBuilder::new().add_cert(cert, key);
+    if let Some(ca) = &conf.ca_cert {
+        let ca = read_pem("ca_cert", ca, "CERTIFICATE")?;
+        builder = builder.root_cert(ca, CertificateRequestType::RequestAndRequireClientCertificateAndVerify);
+    }
+    Ok(builder.build())
 }
 
 fn host_port(host: &str, port: u16) -> String {

@@ -211,3 +211,43 @@ pub fn python_script(name: &str) -> Command {
         .env("PYTHONUNBUFFERED", "1");
     command
 }
+
+/// A throwaway PKI for TLS tests, made at run time: a CA, a server certificate for
+/// `server_names`, a client certificate, and an unrelated second CA.
+pub struct Pki {
+    dir: tempfile::TempDir,
+}
+
+impl Pki {
+    pub fn new(server_names: &[&str]) -> Pki {
+        use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose};
+        let dir = tempfile::tempdir().expect("temp dir");
+        let write = |name: &str, pem: String| std::fs::write(dir.path().join(name), pem).expect("write PEM");
+        let ca = |cn: &str| {
+            let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+            params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+            params.distinguished_name.push(DnType::CommonName, cn);
+            params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::DigitalSignature];
+            CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap()
+        };
+        let authority = ca("a3grpc test CA");
+        write("ca.pem", authority.pem());
+        write("other-ca.pem", ca("unrelated CA").pem());
+        let names: Vec<String> = server_names.iter().map(|n| n.to_string()).collect();
+        let server_key = KeyPair::generate().unwrap();
+        let server = CertificateParams::new(names).unwrap().signed_by(&server_key, &authority).unwrap();
+        write("server.pem", server.pem());
+        write("server.key", server_key.serialize_pem());
+        let client_key = KeyPair::generate().unwrap();
+        let mut client_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        client_params.distinguished_name.push(DnType::CommonName, "a3grpc test client");
+        let client = client_params.signed_by(&client_key, &authority).unwrap();
+        write("client.pem", client.pem());
+        write("client.key", client_key.serialize_pem());
+        Pki { dir }
+    }
+
+    pub fn path(&self, file: &str) -> PathBuf {
+        self.dir.path().join(file)
+    }
+}

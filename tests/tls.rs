@@ -1,0 +1,105 @@
+//! TLS and mutual TLS with certificates made at run time: what works, what is refused, and
+//! configurations that make no sense failing loudly instead of falling back to plaintext.
+
+mod common;
+
+use a3grpc::{BaseClient, Conf, Error, RetryPolicy, Server};
+use common::*;
+
+const UNAVAILABLE: i32 = 14;
+
+fn tls_server(pki: &Pki, mutual: bool) -> Server {
+    let mut conf = conf(vec![hello::greeter_servicer()]).tls(pki.path("server.key"), pki.path("server.pem"));
+    if mutual {
+        conf = conf.ca_cert(pki.path("ca.pem"));
+    }
+    start(conf)
+}
+
+fn tls_client(server: &Server) -> a3grpc::ClientBuilder {
+    BaseClient::builder("127.0.0.1", server.port()).retry(RetryPolicy::never())
+}
+
+#[test]
+fn tls_serves_a_client_that_trusts_the_ca() {
+    let pki = Pki::new(&["localhost", "127.0.0.1"]);
+    let server = tls_server(&pki, false);
+    let client = tls_client(&server).ca_cert(pki.path("ca.pem")).build().unwrap();
+    assert_eq!(say_hello(&client, "tls").unwrap(), "Hello tls!");
+
+    let plaintext = tls_client(&server).build().unwrap();
+    assert_eq!(say_hello(&plaintext, "x").unwrap_err().code(), Some(UNAVAILABLE), "no plaintext on a TLS port");
+}
+
+#[test]
+fn a_server_certificate_from_another_ca_is_refused() {
+    let pki = Pki::new(&["127.0.0.1"]);
+    let server = tls_server(&pki, false);
+    let client = tls_client(&server).ca_cert(pki.path("other-ca.pem")).build().unwrap();
+    assert_eq!(say_hello(&client, "x").unwrap_err().code(), Some(UNAVAILABLE));
+}
+
+#[test]
+fn mutual_tls_needs_a_client_certificate_from_the_ca() {
+    let pki = Pki::new(&["127.0.0.1"]);
+    let server = tls_server(&pki, true);
+    let with_identity = tls_client(&server)
+        .ca_cert(pki.path("ca.pem"))
+        .client_identity(pki.path("client.pem"), pki.path("client.key"))
+        .build()
+        .unwrap();
+    assert_eq!(say_hello(&with_identity, "mtls").unwrap(), "Hello mtls!");
+
+    let without = tls_client(&server).ca_cert(pki.path("ca.pem")).build().unwrap();
+    assert_eq!(say_hello(&without, "x").unwrap_err().code(), Some(UNAVAILABLE), "no client certificate, no call");
+}
+
+#[test]
+fn the_target_name_override_accepts_a_certificate_for_another_name() {
+    let pki = Pki::new(&["foo.test.google.fr"]);
+    let server = tls_server(&pki, false);
+    let plain_name = tls_client(&server).ca_cert(pki.path("ca.pem")).build().unwrap();
+    assert_eq!(
+        say_hello(&plain_name, "x").unwrap_err().code(),
+        Some(UNAVAILABLE),
+        "127.0.0.1 is not on the certificate"
+    );
+    let overridden =
+        tls_client(&server).ca_cert(pki.path("ca.pem")).tls_target_name("foo.test.google.fr").build().unwrap();
+    assert_eq!(say_hello(&overridden, "override").unwrap(), "Hello override!");
+}
+
+fn start_error(conf: Conf) -> String {
+    match Server::start(conf) {
+        Err(err) => err.to_string(),
+        Ok(_) => panic!("the server should refuse this TLS setup"),
+    }
+}
+
+#[test]
+fn tls_settings_that_make_no_sense_are_errors_naming_the_key() {
+    let pki = Pki::new(&["127.0.0.1"]);
+    let servicers = || vec![hello::greeter_servicer()];
+    let base = format!("host = \"127.0.0.1\"\nport = 0\nservicer_mappings = \"m\"\n");
+    let key = pki.path("server.key").display().to_string();
+    let cert = pki.path("server.pem").display().to_string();
+
+    let only_key = Conf::from_toml_str(&format!("{base}server_key = {key:?}")).unwrap_err();
+    assert_eq!(only_key.key(), "server_cert", "{only_key}");
+    let only_ca = Conf::from_toml_str(&format!("{base}ca_cert = {cert:?}")).unwrap_err();
+    assert_eq!(only_ca.key(), "ca_cert", "{only_ca}");
+
+    let missing = start_error(conf(servicers()).tls("/nonexistent/server.key", pki.path("server.pem")));
+    assert!(missing.contains("server_key") && missing.contains("/nonexistent/server.key"), "{missing}");
+    let swapped = start_error(conf(servicers()).tls(pki.path("server.pem"), pki.path("server.key")));
+    assert!(swapped.contains("server_key") && swapped.contains("PRIVATE KEY"), "{swapped}");
+    let bad_ca = start_error(
+        conf(servicers()).tls(pki.path("server.key"), pki.path("server.pem")).ca_cert(pki.path("client.key")),
+    );
+    assert!(bad_ca.contains("ca_cert"), "{bad_ca}");
+
+    let client = BaseClient::builder("127.0.0.1", 1).ca_cert("/nonexistent/ca.pem").build();
+    assert!(matches!(client, Err(Error::Usage(ref m)) if m.contains("ca_cert")), "{:?}", client.err());
+    let no_tls = BaseClient::builder("127.0.0.1", 1).tls_target_name("x").build();
+    assert!(matches!(no_tls, Err(Error::Usage(_))));
+}
