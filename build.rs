@@ -19,9 +19,27 @@ use std::process::Command;
 fn main() {
     let out = PathBuf::from(env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
     require_protoc();
-    generate(&out, "rpc", &["google/rpc/status.proto"], &["status"]);
-    generate(&out, "hello_world", &["hello_world.proto"], &["hello_world", "hello_world_grpc"]);
+    generate(&out, "rpc", "proto", &["google/rpc/status.proto"], &["status"]);
+    generate(&out, "hello_world", "proto", &["hello_world.proto"], &["hello_world", "hello_world_grpc"]);
     println!("cargo:rerun-if-changed=proto");
+    interop_protos(&out);
+}
+
+/// The gRPC interop service (`grpc.testing.TestService`) for the interop example, from
+/// Debian's `grpc-proto` package. The library does not need it, so without the package the
+/// build goes on and the example explains what to install.
+fn interop_protos(out: &Path) {
+    println!("cargo::rustc-check-cfg=cfg(a3grpc_interop)");
+    println!("cargo:rerun-if-env-changed=A3GRPC_GRPC_PROTO_DIR");
+    let root = env::var("A3GRPC_GRPC_PROTO_DIR").unwrap_or_else(|_| "/usr/share/grpc-proto".to_owned());
+    let test_proto = Path::new(&root).join("grpc/testing/test.proto");
+    println!("cargo:rerun-if-changed={}", test_proto.display());
+    if !test_proto.exists() {
+        return;
+    }
+    let protos = ["grpc/testing/empty.proto", "grpc/testing/messages.proto", "grpc/testing/test.proto"];
+    generate(out, "interop", &root, &protos, &["empty", "messages", "test", "test_grpc"]);
+    println!("cargo:rustc-cfg=a3grpc_interop");
 }
 
 fn require_protoc() {
@@ -35,10 +53,10 @@ fn require_protoc() {
     }
 }
 
-fn generate(out: &Path, set: &str, protos: &[&str], modules: &[&str]) {
+fn generate(out: &Path, set: &str, include: &str, protos: &[&str], modules: &[&str]) {
     let dir = out.join(set);
     fs::create_dir_all(&dir).expect("create OUT_DIR subfolder");
-    if let Err(e) = protoc_grpcio::compile_grpc_protos(protos, &["proto"], &dir, None) {
+    if let Err(e) = protoc_grpcio::compile_grpc_protos(protos, &[include], &dir, None) {
         eprintln!("a3grpc: generating code for {protos:?} failed: {e}");
         std::process::exit(1);
     }

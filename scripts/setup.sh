@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building a3grpc needs when it is missing: a C++ compiler, make, cmake and
-# protoc (Debian packages). With --python it also makes the venv of Python interop peers
-# (grpcio 1.70, grpcio-tools, a3grpc 0.3.0 from PyPI) that the tests use.
+# protoc (Debian packages). With --python (for the tests) it also installs Debian's grpc-proto
+# (the interop service's protos) and makes the venv of Python interop peers (grpcio 1.70,
+# grpcio-tools, a3grpc 0.3.0 from PyPI).
 #
 # As root it installs with apt-get; otherwise it prints the exact command and fails.
 # Sourced by demo.sh and test.sh; safe to run on its own.
@@ -37,6 +38,8 @@ command -v cmake >/dev/null 2>&1 || missing+=(cmake)
 command -v protoc >/dev/null 2>&1 || missing+=(protobuf-compiler)
 if [ "${1:-}" = "--python" ]; then
   command -v python3 >/dev/null 2>&1 || missing+=(python3)
+  # The interop server's protos (grpc.testing) come from Debian's grpc-proto.
+  [ -n "${A3GRPC_GRPC_PROTO_DIR:-}" ] || [ -f /usr/share/grpc-proto/grpc/testing/test.proto ] || missing+=(grpc-proto)
   python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
 fi
 if [ "${#missing[@]}" -gt 0 ]; then

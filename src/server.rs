@@ -333,10 +333,7 @@ pub(crate) fn serve_unary<V: UnaryView>(
     request: V::Request,
     mut sink: ServerStreamingSink<V::Response>,
 ) {
-    let Some(permit) = rt.admit() else {
-        ctx.spawn(sink.fail(error::status(RESOURCE_EXHAUSTED, "Concurrent RPC limit exceeded!")).map(|_| ()));
-        return;
-    };
+    let Some(permit) = rt.admit() else { return reject(&ctx, sink) };
     let call = CallInfo::from_rpc(&ctx);
     let cancelled = call.cancelled.clone();
     let (reply_tx, mut reply) = oneshot::channel();
@@ -449,8 +446,10 @@ pub(crate) fn serve_server_streaming<V: ServerStreamingView>(
     request: V::Request,
     sink: ServerStreamingSink<V::Response>,
 ) {
+    let Some(permit) = rt.admit() else { return reject(&ctx, sink) };
+    let call = CallInfo::from_rpc(&ctx);
     let view = view.clone();
-    start_stream(rt, &ctx, sink, None, move |rt, call, tx| {
+    start_stream(rt, &ctx, sink, permit, call, None, move |rt, call, tx| {
         run_stream(rt, call, tx, |responses, ctx| view.handle(request, responses, ctx))
     });
 }
@@ -465,10 +464,11 @@ pub(crate) fn serve_client_streaming<V: ClientStreamingView>(
     requests: RequestStream<V::Request>,
     sink: DuplexSink<V::Response>,
 ) {
+    let Some(permit) = rt.admit() else { return reject(&ctx, sink) };
+    let call = CallInfo::from_rpc(&ctx);
+    let (requests, release) = read_ahead(&ctx, requests, &call);
     let view = view.clone();
-    let (incoming, release) = read_ahead(&ctx, requests);
-    start_stream(rt, &ctx, sink, Some(release), move |rt, call, tx| {
-        let requests = Requests::new(incoming, call.cancelled.clone());
+    start_stream(rt, &ctx, sink, permit, call, Some(release), move |rt, call, tx| {
         run_stream(rt, call, tx, |responses, ctx| {
             let response = view.handle(requests, ctx)?;
             Ok(responses.send(response)?)
@@ -484,10 +484,11 @@ pub(crate) fn serve_bidi<V: BidiView>(
     requests: RequestStream<V::Request>,
     sink: DuplexSink<V::Response>,
 ) {
+    let Some(permit) = rt.admit() else { return reject(&ctx, sink) };
+    let call = CallInfo::from_rpc(&ctx);
+    let (requests, release) = read_ahead(&ctx, requests, &call);
     let view = view.clone();
-    let (incoming, release) = read_ahead(&ctx, requests);
-    start_stream(rt, &ctx, sink, Some(release), move |rt, call, tx| {
-        let requests = Requests::new(incoming, call.cancelled.clone());
+    start_stream(rt, &ctx, sink, permit, call, Some(release), move |rt, call, tx| {
         run_stream(rt, call, tx, |responses, ctx| view.handle(requests, responses, ctx))
     });
 }
@@ -498,11 +499,26 @@ pub(crate) fn serve_bidi<V: BidiView>(
 fn read_ahead<T: Send + 'static>(
     ctx: &RpcContext<'_>,
     mut stream: RequestStream<T>,
-) -> (mpsc::Receiver<grpcio::Result<T>>, oneshot::Sender<()>) {
+    call: &CallInfo,
+) -> (Requests<T>, oneshot::Sender<()>) {
+    let cancelled = call.cancelled.clone();
     let (mut tx, rx) = mpsc::channel(STREAM_WINDOW);
     let (release, released) = oneshot::channel::<()>();
     ctx.spawn(async move {
-        while let Some(item) = stream.next().await {
+        loop {
+            let item = match stream.next().await {
+                Some(item) => item,
+                None => {
+                    // A cancelled call also ends its request stream, as a half-close would.
+                    // Its close event is usually right behind in the queue: let it through,
+                    // then tell the View which ending this was.
+                    yield_once().await;
+                    if !cancelled.is_set() {
+                        return;
+                    }
+                    Err(grpcio::Error::RpcFinished(None))
+                }
+            };
             let failed = item.is_err();
             if tx.send(item).await.is_err() {
                 let _ = released.await;
@@ -513,22 +529,43 @@ fn read_ahead<T: Send + 'static>(
             }
         }
     });
-    (rx, release)
+    (Requests::new(rx, call.cancelled.clone()), release)
 }
 
-/// Admits a streaming call, queues its View on the pool and starts the task that writes its
+/// Lets the I/O thread handle what is already queued before this task goes on.
+async fn yield_once() {
+    let mut yielded = false;
+    poll_fn(|cx| {
+        if yielded {
+            return Poll::Ready(());
+        }
+        yielded = true;
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    })
+    .await
+}
+
+/// Answers a call over the `maximum_concurrent_rpcs` limit, without running anything.
+fn reject<T, S: StreamSink<T>>(ctx: &RpcContext<'_>, sink: S) {
+    ctx.spawn(sink.fail_with(error::status(RESOURCE_EXHAUSTED, "Concurrent RPC limit exceeded!")).map(|_| ()));
+}
+
+/// Queues an admitted streaming call's View on the pool and starts the task that writes its
 /// responses. Nothing here blocks.
-fn start_stream<T, S, J>(rt: &Arc<Runtime>, ctx: &RpcContext<'_>, sink: S, release: Option<oneshot::Sender<()>>, job: J)
-where
+fn start_stream<T, S, J>(
+    rt: &Arc<Runtime>,
+    ctx: &RpcContext<'_>,
+    sink: S,
+    permit: Permit,
+    call: CallInfo,
+    release: Option<oneshot::Sender<()>>,
+    job: J,
+) where
     T: Send + 'static,
     S: StreamSink<T>,
     J: FnOnce(&Runtime, &CallInfo, mpsc::Sender<Out<T>>) + Send + 'static,
 {
-    let Some(permit) = rt.admit() else {
-        ctx.spawn(sink.fail_with(error::status(RESOURCE_EXHAUSTED, "Concurrent RPC limit exceeded!")).map(|_| ()));
-        return;
-    };
-    let call = CallInfo::from_rpc(ctx);
     let cancelled = call.cancelled.clone();
     // A small window: the View can be a few messages ahead of the network, never more.
     let (tx, rx) = mpsc::channel(STREAM_WINDOW);

@@ -179,7 +179,8 @@ impl BidiView for Patient {
         ctx: &mut Context,
     ) -> Result<(), A3Error> {
         let next = requests.next();
-        self.0.send((ctx.is_cancelled(), next)).unwrap();
+        // The read ends as soon as the call does; the cancel flag follows within moments.
+        self.0.send((ctx.wait_cancelled(Duration::from_secs(10)), next)).unwrap();
         Ok(())
     }
 }

@@ -80,7 +80,7 @@ fn start_error(conf: Conf) -> String {
 fn tls_settings_that_make_no_sense_are_errors_naming_the_key() {
     let pki = Pki::new(&["127.0.0.1"]);
     let servicers = || vec![hello::greeter_servicer()];
-    let base = format!("host = \"127.0.0.1\"\nport = 0\nservicer_mappings = \"m\"\n");
+    let base = "host = \"127.0.0.1\"\nport = 0\nservicer_mappings = \"m\"\n";
     let key = pki.path("server.key").display().to_string();
     let cert = pki.path("server.pem").display().to_string();
 
