@@ -52,65 +52,62 @@ impl Servicer {
     }
 
     /// Serves the unary RPC `method` with `view`.
-    pub fn unary<V: UnaryView>(mut self, method: &'static Method<V::Request, V::Response>, view: V) -> Servicer {
-        let view = Arc::new(view);
-        let register: Register = Arc::new(move |builder: ServiceBuilder, rt: &Arc<Runtime>| {
-            let (view, rt) = (view.clone(), rt.clone());
+    pub fn unary<V: UnaryView>(self, method: &'static Method<V::Request, V::Response>, view: V) -> Servicer {
+        self.bind(method.name, view, move |builder, rt, view| {
             // Registered as server-streaming: the wire is identical for one response, and
             // grpcio's streaming sink, unlike its unary one, reports a client that cancels
             // while the View is still queued or running.
             builder.add_server_streaming_handler(method, move |ctx, request, sink| {
                 server::serve_unary(&rt, &view, ctx, request, sink)
             })
-        });
-        self.methods.push((method.name, register));
-        self
+        })
     }
 
     /// Serves the client-streaming RPC `method` with `view`.
     pub fn client_streaming<V: ClientStreamingView>(
-        mut self,
+        self,
         method: &'static Method<V::Request, V::Response>,
         view: V,
     ) -> Servicer {
-        let view = Arc::new(view);
-        let register: Register = Arc::new(move |builder: ServiceBuilder, rt: &Arc<Runtime>| {
-            let (view, rt) = (view.clone(), rt.clone());
+        self.bind(method.name, view, move |builder, rt, view| {
             builder.add_duplex_streaming_handler(method, move |ctx, requests, sink| {
                 server::serve_client_streaming(&rt, &view, ctx, requests, sink)
             })
-        });
-        self.methods.push((method.name, register));
-        self
+        })
     }
 
     /// Serves the server-streaming RPC `method` with `view`.
     pub fn server_streaming<V: ServerStreamingView>(
-        mut self,
+        self,
         method: &'static Method<V::Request, V::Response>,
         view: V,
     ) -> Servicer {
-        let view = Arc::new(view);
-        let register: Register = Arc::new(move |builder: ServiceBuilder, rt: &Arc<Runtime>| {
-            let (view, rt) = (view.clone(), rt.clone());
+        self.bind(method.name, view, move |builder, rt, view| {
             builder.add_server_streaming_handler(method, move |ctx, request, sink| {
                 server::serve_server_streaming(&rt, &view, ctx, request, sink)
             })
-        });
-        self.methods.push((method.name, register));
-        self
+        })
     }
 
     /// Serves the bidirectional-streaming RPC `method` with `view`.
-    pub fn bidi<V: BidiView>(mut self, method: &'static Method<V::Request, V::Response>, view: V) -> Servicer {
-        let view = Arc::new(view);
-        let register: Register = Arc::new(move |builder: ServiceBuilder, rt: &Arc<Runtime>| {
-            let (view, rt) = (view.clone(), rt.clone());
+    pub fn bidi<V: BidiView>(self, method: &'static Method<V::Request, V::Response>, view: V) -> Servicer {
+        self.bind(method.name, view, move |builder, rt, view| {
             builder.add_duplex_streaming_handler(method, move |ctx, requests, sink| {
                 server::serve_bidi(&rt, &view, ctx, requests, sink)
             })
-        });
-        self.methods.push((method.name, register));
+        })
+    }
+
+    /// Keeps `view` and how to add it to a server's service, done once the server's runtime
+    /// (pool, limits, codes) exists.
+    fn bind<V: Send + Sync + 'static>(
+        mut self,
+        name: &'static str,
+        view: V,
+        add: impl Fn(ServiceBuilder, Arc<Runtime>, Arc<V>) -> ServiceBuilder + Send + Sync + 'static,
+    ) -> Servicer {
+        let view = Arc::new(view);
+        self.methods.push((name, Arc::new(move |builder, rt: &Arc<Runtime>| add(builder, rt.clone(), view.clone()))));
         self
     }
 
