@@ -27,6 +27,7 @@
 //! # Ok::<(), Error>(())
 //! ```
 
+use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::thread;
@@ -45,6 +46,7 @@ use grpcio::{
 
 use crate::conf::{read_pem, ChannelOption, OptionValue};
 use crate::error::{Error, ErrorKind, StatusCodes};
+use crate::interceptor::ClientInterceptor;
 use crate::server::options_onto;
 
 const UNAVAILABLE: i32 = 14;
@@ -145,8 +147,23 @@ impl CallOptions {
 
     /// Adds request metadata. Keys are lower-case; keys ending in `-bin` carry bytes.
     pub fn header(mut self, key: impl Into<String>, value: impl AsRef<[u8]>) -> CallOptions {
-        self.headers.push((key.into(), value.as_ref().to_vec()));
+        self.set_header(key, value);
         self
+    }
+
+    /// Adds request metadata in place (for [`ClientInterceptor`]s).
+    pub fn set_header(&mut self, key: impl Into<String>, value: impl AsRef<[u8]>) {
+        self.headers.push((key.into(), value.as_ref().to_vec()));
+    }
+
+    /// Whether request metadata `key` is set.
+    pub fn has_header(&self, key: &str) -> bool {
+        self.headers.iter().any(|(k, _)| k == key)
+    }
+
+    /// Sets the deadline in place (for [`ClientInterceptor`]s).
+    pub fn set_timeout(&mut self, timeout: Duration) {
+        self.timeout = Some(timeout);
     }
 }
 
@@ -154,7 +171,7 @@ impl CallOptions {
 pub type Headers = Vec<(String, Vec<u8>)>;
 
 /// Builds a [`BaseClient`].
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ClientBuilder {
     target: String,
     options: Vec<ChannelOption>,
@@ -166,6 +183,13 @@ pub struct ClientBuilder {
     client_cert: Option<PathBuf>,
     client_key: Option<PathBuf>,
     target_name: Option<String>,
+    interceptors: Vec<Arc<dyn ClientInterceptor>>,
+}
+
+impl fmt::Debug for ClientBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientBuilder").field("target", &self.target).finish_non_exhaustive()
+    }
 }
 
 impl ClientBuilder {
@@ -182,7 +206,15 @@ impl ClientBuilder {
             client_cert: None,
             client_key: None,
             target_name: None,
+            interceptors: Vec::new(),
         }
+    }
+
+    /// Adds a client interceptor after those already added; each call passes through them
+    /// in order.
+    pub fn interceptor(mut self, interceptor: impl ClientInterceptor) -> ClientBuilder {
+        self.interceptors.push(Arc::new(interceptor));
+        self
     }
 
     /// Connects with TLS, trusting the CA in this PEM file.
@@ -289,6 +321,7 @@ impl ClientBuilder {
             retry: self.retry,
             kinds: Arc::from(self.kinds),
             timeout: self.timeout,
+            interceptors: Arc::from(self.interceptors),
         })
     }
 }
@@ -302,6 +335,7 @@ pub struct BaseClient {
     retry: RetryPolicy,
     kinds: Arc<[ErrorKind]>,
     timeout: Option<Duration>,
+    interceptors: Arc<[Arc<dyn ClientInterceptor>]>,
 }
 
 impl BaseClient {
@@ -342,6 +376,19 @@ impl BaseClient {
         request: &Req,
         options: &CallOptions,
     ) -> Result<(Resp, Headers), Error> {
+        let started = Instant::now();
+        let options = self.intercepted(method.name, options);
+        let result = self.unary_with_retries(method, request, &options);
+        self.report(method.name, result.as_ref().map(|_| ()), started);
+        result
+    }
+
+    fn unary_with_retries<Req, Resp>(
+        &self,
+        method: &Method<Req, Resp>,
+        request: &Req,
+        options: &CallOptions,
+    ) -> Result<(Resp, Headers), Error> {
         let headers = request_metadata(&options.headers)?;
         let deadline = options.timeout.or(self.timeout).map(|t| Instant::now() + t);
         let mut retry = 0;
@@ -376,6 +423,21 @@ impl BaseClient {
 }
 
 impl BaseClient {
+    /// The call's options after every interceptor's `before`.
+    fn intercepted(&self, method: &str, options: &CallOptions) -> CallOptions {
+        let mut options = options.clone();
+        for interceptor in self.interceptors.iter() {
+            interceptor.before(method, &mut options);
+        }
+        options
+    }
+
+    fn report(&self, method: &str, result: Result<(), &Error>, started: Instant) {
+        for interceptor in self.interceptors.iter().rev() {
+            interceptor.after(method, result, started.elapsed());
+        }
+    }
+
     fn call_option(&self, options: &CallOptions) -> Result<CallOption, Error> {
         let mut opt = CallOption::default();
         if let Some(timeout) = options.timeout.or(self.timeout) {
@@ -402,17 +464,23 @@ impl BaseClient {
         requests: impl IntoIterator<Item = Req>,
         options: &CallOptions,
     ) -> Result<Resp, Error> {
-        let (sender, mut receiver) =
-            self.client.client_streaming(method, self.call_option(options)?).map_err(|e| self.error(e))?;
-        let mut requests_out = RequestSender::spawn(&self.client, sender);
-        for request in requests {
-            // A failed send means the call is over; its status comes with the response.
-            if requests_out.send(request).is_err() {
-                break;
+        let started = Instant::now();
+        let options = self.intercepted(method.name, options);
+        let result = (|| {
+            let (sender, mut receiver) =
+                self.client.client_streaming(method, self.call_option(&options)?).map_err(|e| self.error(e))?;
+            let mut requests_out = RequestSender::spawn(&self.client, sender);
+            for request in requests {
+                // A failed send means the call is over; its status comes with the response.
+                if requests_out.send(request).is_err() {
+                    break;
+                }
             }
-        }
-        requests_out.finish();
-        block_on(receiver.message()).map_err(|e| self.error(e))
+            requests_out.finish();
+            block_on(receiver.message()).map_err(|e| self.error(e))
+        })();
+        self.report(method.name, result.as_ref().map(|_| ()), started);
+        result
     }
 
     /// Calls the server-streaming RPC `method`; the responses arrive through the returned
@@ -423,8 +491,9 @@ impl BaseClient {
         request: &Req,
         options: &CallOptions,
     ) -> Result<ResponseStream<Resp>, Error> {
+        let options = self.intercepted(method.name, options);
         let receiver =
-            self.client.server_streaming(method, request, self.call_option(options)?).map_err(|e| self.error(e))?;
+            self.client.server_streaming(method, request, self.call_option(&options)?).map_err(|e| self.error(e))?;
         Ok(ResponseStream::spawn(self, Receiver::Server(receiver)))
     }
 
@@ -435,8 +504,9 @@ impl BaseClient {
         method: &Method<Req, Resp>,
         options: &CallOptions,
     ) -> Result<(RequestSender<Req>, ResponseStream<Resp>), Error> {
+        let options = self.intercepted(method.name, options);
         let (sender, receiver) =
-            self.client.duplex_streaming(method, self.call_option(options)?).map_err(|e| self.error(e))?;
+            self.client.duplex_streaming(method, self.call_option(&options)?).map_err(|e| self.error(e))?;
         Ok((RequestSender::spawn(&self.client, sender), ResponseStream::spawn(self, Receiver::Duplex(receiver))))
     }
 }

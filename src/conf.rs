@@ -14,6 +14,7 @@ use serde::de::{self, DeserializeSeed, Deserializer, SeqAccess, Visitor};
 use serde::Deserialize;
 
 use crate::error::StatusCodes;
+use crate::interceptor::{Interceptor, InterceptorSpec};
 use crate::servicer::Servicer;
 
 /// A configuration error. Every variant names the key at fault.
@@ -149,7 +150,7 @@ impl From<&str> for ServicerMappings {
 /// | `server_key`, `server_cert`, `ca_cert` | PEM paths for TLS | plaintext |
 /// | `graceful_shutdown_seconds` | how long in-flight calls may finish on stop | 3 |
 /// | `options` | `[name, value]` gRPC core channel args, verbatim | `grpc.so_reuseport = 0`: a busy port is an error |
-/// | `interceptors` | registered names of interceptors, outermost first | none |
+/// | `interceptors` | interceptors, outermost first: registered names, or tables `{name, settings...}` | none |
 /// | `patch_status_code` | see [`StatusCodes`] | 499/599 |
 /// | `process_count` | worker processes for multi-process serving | CPU count |
 ///
@@ -192,7 +193,7 @@ pub struct Conf {
     #[serde(default)]
     pub(crate) options: Vec<ChannelOption>,
     #[serde(default)]
-    pub(crate) interceptors: Vec<String>,
+    pub(crate) interceptors: Vec<InterceptorSpec>,
     #[serde(default)]
     pub(crate) patch_status_code: StatusCodes,
     #[serde(default, deserialize_with = "optional_positive")]
@@ -343,6 +344,12 @@ impl Conf {
     /// Adds a gRPC core channel arg, passed verbatim.
     pub fn option(mut self, name: impl Into<String>, value: impl Into<OptionValue>) -> Conf {
         self.options.push(ChannelOption { name: name.into(), value: value.into() });
+        self
+    }
+
+    /// Adds an interceptor after those already listed (the first is outermost).
+    pub fn interceptor(mut self, interceptor: impl Interceptor) -> Conf {
+        self.interceptors.push(InterceptorSpec::Given(std::sync::Arc::new(interceptor)));
         self
     }
 

@@ -388,7 +388,10 @@ impl StatusCodes {
         None
     }
 
-    fn code_for(&self, err: &A3Error) -> i32 {
+    pub(crate) fn code_for(&self, err: &A3Error) -> i32 {
+        if let A3Error::Status { code, .. } = err {
+            return *code;
+        }
         match *self {
             StatusCodes::Patched { client_site_error_code, server_site_error_code } => match err.side() {
                 Side::Client => client_site_error_code,

@@ -17,6 +17,7 @@
 mod client;
 mod conf;
 mod error;
+mod interceptor;
 mod pool;
 mod server;
 mod servicer;
@@ -31,6 +32,10 @@ pub use conf::{ChannelOption, Conf, ConfError, OptionValue, ServicerMappings};
 #[doc(hidden)]
 pub use error::error_info;
 pub use error::{code_name, A3Error, Error, ErrorKind, Side, StatusCodes};
+pub use interceptor::{
+    register_interceptor, BearerToken, ClientInterceptor, Interceptor, InterceptorSpec, Outcome, RequestId,
+    RequestIdValue, RequestLog,
+};
 pub use server::{run_grpc_server, Server, ServerError};
 pub use servicer::{register_mappings, Servicer};
 pub use view::{

@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::Poll;
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::channel::{mpsc, oneshot};
 use futures::future::poll_fn;
@@ -31,6 +31,7 @@ use grpcio::{
 
 use crate::conf::{read_pem, ChannelOption, Conf, ConfError, OptionValue, ServicerMappings};
 use crate::error::{self, A3Error, StatusCodes};
+use crate::interceptor::{self, Interceptor, Outcome};
 use crate::pool::{Pool, Submitter};
 use crate::servicer::resolve_mappings;
 use crate::view::{
@@ -105,11 +106,13 @@ pub struct Server {
     grace: Duration,
 }
 
-/// What every call handler shares: the pool, the admission limit and the error codes.
+/// What every call handler shares: the pool, the admission limit, the error codes and the
+/// interceptors.
 pub(crate) struct Runtime {
     pool: Submitter,
     limit: Option<Limit>,
     codes: StatusCodes,
+    interceptors: Vec<Arc<dyn Interceptor>>,
 }
 
 impl Server {
@@ -119,20 +122,19 @@ impl Server {
         // Route the C core's own messages through the `log` facade (target `grpcio`; its
         // INFO is chatty, so programs usually filter it with `grpcio=warn`).
         grpcio::redirect_log();
-        if !conf.interceptors.is_empty() {
-            return Err(ConfError::invalid("interceptors", "interceptors are not available in this version yet").into());
-        }
         let credentials = credentials(&conf)?;
         let servicers = match conf.servicer_mappings {
             ServicerMappings::Named(ref name) => resolve_mappings(name)?,
             ServicerMappings::Servicers(ref servicers) => servicers.clone(),
         };
 
+        let interceptors = interceptor::resolve(&conf.interceptors)?;
         let pool = Pool::new(conf.max_workers)?;
         let rt = Arc::new(Runtime {
             pool: pool.submitter(),
             limit: conf.maximum_concurrent_rpcs.map(Limit::new),
             codes: conf.patch_status_code,
+            interceptors,
         });
 
         let io_threads = thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
@@ -414,21 +416,42 @@ fn dead_call(call: &CallInfo) -> Option<RpcStatus> {
     None
 }
 
-/// Runs a View body, turning its a3 error or its panic into the status that ends the call.
+/// Runs a View body inside the interceptors, turning its a3 error or its panic into the
+/// status that ends the call. Interceptors' `before` run in order, their `after` in reverse.
 fn run_guarded<T>(
     rt: &Runtime,
     call: &CallInfo,
     ctx: &mut Context,
     body: impl FnOnce(&mut Context) -> Result<T, A3Error>,
 ) -> Result<T, RpcStatus> {
-    let err = match panic::catch_unwind(AssertUnwindSafe(|| body(ctx))) {
-        Ok(Ok(value)) => return Ok(value),
-        Ok(Err(err)) => err,
-        Err(panic) => {
-            let what = panic_message(&panic);
-            log::error!("{}: the View panicked: {what}", call.method);
-            A3Error::server_unknown(format!("the View panicked: {what}"))
+    let started = Instant::now();
+    let mut entered = 0;
+    let mut outcome = Ok(None);
+    for interceptor in &rt.interceptors {
+        match guarded(call, || interceptor.before(ctx)) {
+            Ok(()) => entered += 1,
+            Err(err) => {
+                outcome = Err(err);
+                break;
+            }
         }
+    }
+    if outcome.is_ok() {
+        outcome = guarded(call, || body(ctx)).map(Some);
+    }
+    let code = match &outcome {
+        Ok(_) => 0,
+        Err(err) => rt.codes.code_for(err),
+    };
+    let report = Outcome { code, error: outcome.as_ref().err(), elapsed: started.elapsed() };
+    for interceptor in rt.interceptors[..entered].iter().rev() {
+        if panic::catch_unwind(AssertUnwindSafe(|| interceptor.after(ctx, &report))).is_err() {
+            log::error!("{}: an interceptor panicked in after()", call.method);
+        }
+    }
+    let err = match outcome {
+        Ok(value) => return Ok(value.expect("the body ran when no interceptor rejected the call")),
+        Err(err) => err,
     };
     if call.is_cancelled() {
         // Nobody receives this status: the caller has gone. Not worth an error in the log.
@@ -436,6 +459,15 @@ fn run_guarded<T>(
         return Err(error::status(CANCELLED, "the call was cancelled"));
     }
     Err(error::to_rpc_status(&err, &rt.codes, &call.method))
+}
+
+/// Runs user code, turning a panic into `ServerUnknownError` so the worker lives on.
+fn guarded<T>(call: &CallInfo, f: impl FnOnce() -> Result<T, A3Error>) -> Result<T, A3Error> {
+    panic::catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|panic| {
+        let what = panic_message(&panic);
+        log::error!("{}: the View panicked: {what}", call.method);
+        Err(A3Error::server_unknown(format!("the View panicked: {what}")))
+    })
 }
 
 /// A server-streaming call arrives here, on a grpcio I/O thread.

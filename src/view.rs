@@ -3,6 +3,8 @@
 //! A View runs on the server's worker pool, never on a gRPC I/O thread, so it may block
 //! (database calls, file I/O, sleeping) without stalling other calls.
 
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -52,6 +54,7 @@ pub struct Context {
     deadline: Deadline,
     cancelled: Arc<Cancellation>,
     response_headers: Arc<Mutex<HeaderSlot>>,
+    extensions: HashMap<TypeId, Box<dyn Any + Send + Sync>>,
 }
 
 /// Response metadata a View sets, until it goes out with the first message.
@@ -78,7 +81,20 @@ impl Context {
             deadline: call.deadline,
             cancelled: call.cancelled.clone(),
             response_headers: Arc::default(),
+            extensions: HashMap::new(),
         }
+    }
+
+    /// Attaches a value of type `T` to this call, replacing any earlier one: how an
+    /// interceptor hands what it learned (a user, a request id) to the View and to later
+    /// interceptors.
+    pub fn insert<T: Send + Sync + 'static>(&mut self, value: T) {
+        self.extensions.insert(TypeId::of::<T>(), Box::new(value));
+    }
+
+    /// The value of type `T` attached to this call, if any.
+    pub fn get<T: Send + Sync + 'static>(&self) -> Option<&T> {
+        self.extensions.get(&TypeId::of::<T>()).and_then(|v| v.downcast_ref())
     }
 
     /// The full method path, e.g. `/Greeter/say_hello`.

@@ -1,0 +1,220 @@
+//! Interceptors around Views and calls: order, rejection, response metadata, settings from a
+//! conf file, all four RPC kinds, and a request id that reaches the server's log.
+
+mod common;
+
+use std::sync::{Arc, Mutex, OnceLock};
+
+use a3grpc::{
+    register_interceptor, A3Error, BaseClient, BearerToken, CallOptions, ClientInterceptor, Conf, Context, Error,
+    Interceptor, Outcome, RequestId, RequestIdValue, RequestLog, RetryPolicy, Server,
+};
+use common::hello::hello_world_grpc::{
+    METHOD_GREETER_SAY_HELLO_BIDI_STREAM as BIDI, METHOD_GREETER_SAY_HELLO_STREAM_REPLY as SERVER_STREAM,
+    METHOD_GREETER_SAY_STREAM_HELLO_REPLY as CLIENT_STREAM,
+};
+use common::*;
+
+type Log = Arc<Mutex<Vec<String>>>;
+
+/// Records what it sees into a shared log, under its own name.
+struct Recorder(&'static str, Log);
+
+impl Interceptor for Recorder {
+    fn before(&self, ctx: &mut Context) -> Result<(), A3Error> {
+        self.1.lock().unwrap().push(format!("{} before {}", self.0, ctx.method()));
+        Ok(())
+    }
+    fn after(&self, _: &Context, outcome: &Outcome<'_>) {
+        let error = outcome.error.map(|e| e.name().to_owned()).unwrap_or_default();
+        self.1.lock().unwrap().push(format!("{} after {} {error}", self.0, outcome.code));
+    }
+}
+
+fn recording_greeter(log: &Log) -> a3grpc::Servicer {
+    let log = log.clone();
+    servicer_without_say_hello().unary(
+        &METHOD_GREETER_SAY_HELLO,
+        FnView(move |req: HelloRequest, ctx: &mut Context| {
+            log.lock().unwrap().push("view".into());
+            let id = ctx.get::<RequestIdValue>().map(|id| id.0.clone()).unwrap_or_default();
+            Ok(reply(format!("Hello {}! {id}", req.get_name())))
+        }),
+    )
+}
+
+fn servicer_without_say_hello() -> a3grpc::Servicer {
+    a3grpc::Servicer::new()
+        .client_streaming(&CLIENT_STREAM, hello::CountHellos)
+        .server_streaming(&SERVER_STREAM, hello::HelloThreeTimes)
+        .bidi(&BIDI, hello::EchoHellos)
+}
+
+#[test]
+fn the_first_interceptor_is_outermost() {
+    let log: Log = Arc::default();
+    let servicer = servicer_without_say_hello().unary(&METHOD_GREETER_SAY_HELLO, {
+        let log = log.clone();
+        FnView(move |_: HelloRequest, _: &mut Context| {
+            log.lock().unwrap().push("view".into());
+            Ok(reply("hi".into()))
+        })
+    });
+    let server = start(
+        conf(vec![servicer]).interceptor(Recorder("outer", log.clone())).interceptor(Recorder("inner", log.clone())),
+    );
+    say_hello(&client(&server), "x").unwrap();
+    assert_eq!(
+        *log.lock().unwrap(),
+        [
+            "outer before /Greeter/say_hello",
+            "inner before /Greeter/say_hello",
+            "view",
+            "inner after 0 ",
+            "outer after 0 "
+        ]
+    );
+}
+
+#[test]
+fn a_bearer_token_interceptor_rejects_before_the_view_and_outer_ones_see_it() {
+    let log: Log = Arc::default();
+    let server = start(
+        conf(vec![recording_greeter(&log)])
+            .interceptor(Recorder("outer", log.clone()))
+            .interceptor(BearerToken::accepting(["s3cret"])),
+    );
+    match say_hello(&client(&server), "anonymous") {
+        Err(Error::A3(A3Error::AuthenticationFailed(message))) => assert!(message.contains("Bearer"), "{message}"),
+        other => panic!("expected AuthenticationFailedError, got {other:?}"),
+    }
+    assert_eq!(*log.lock().unwrap(), ["outer before /Greeter/say_hello", "outer after 499 AuthenticationFailedError"]);
+
+    let wrong = client_of(&server).interceptor(BearerToken::sending("guess")).build().unwrap();
+    assert!(matches!(say_hello(&wrong, "x"), Err(Error::A3(A3Error::AuthenticationFailed(_)))));
+    let authorised = client_of(&server).interceptor(BearerToken::sending("s3cret")).build().unwrap();
+    assert!(say_hello(&authorised, "friend").unwrap().starts_with("Hello friend!"));
+}
+
+#[test]
+fn interceptors_wrap_all_four_rpc_kinds() {
+    let server = start(conf(vec![hello::greeter_servicer()]).interceptor(BearerToken::accepting(["t"])));
+    let anonymous = client(&server);
+    let none = CallOptions::new();
+    let rejected = |err: Error| matches!(err, Error::A3(A3Error::AuthenticationFailed(_)));
+    assert!(rejected(anonymous.client_streaming(&CLIENT_STREAM, vec![request("a")], &none).unwrap_err()));
+    let mut stream = anonymous.server_streaming(&SERVER_STREAM, &request("a"), &none).unwrap();
+    assert!(rejected(stream.next().unwrap().unwrap_err()));
+    let (_tx, mut replies) = anonymous.bidi(&BIDI, &none).unwrap();
+    assert!(rejected(replies.next().unwrap().unwrap_err()));
+
+    let authorised = client_of(&server).interceptor(BearerToken::sending("t")).build().unwrap();
+    assert_eq!(
+        authorised.client_streaming(&CLIENT_STREAM, vec![request("a")], &none).unwrap().get_message(),
+        "Hello 1 times!"
+    );
+    assert_eq!(authorised.server_streaming(&SERVER_STREAM, &request("a"), &none).unwrap().count(), 3);
+    let (mut tx, replies) = authorised.bidi(&BIDI, &none).unwrap();
+    tx.send(request("b")).unwrap();
+    tx.finish();
+    assert_eq!(replies.map(Result::unwrap).count(), 1);
+}
+
+/// Captures this test binary's log records.
+struct Captured(Mutex<Vec<String>>);
+
+impl log::Log for Captured {
+    fn enabled(&self, metadata: &log::Metadata) -> bool {
+        metadata.target().starts_with("a3grpc")
+    }
+    fn log(&self, record: &log::Record) {
+        if self.enabled(record.metadata()) {
+            self.0.lock().unwrap().push(record.args().to_string());
+        }
+    }
+    fn flush(&self) {}
+}
+
+fn captured() -> &'static Captured {
+    static LOGGER: OnceLock<&'static Captured> = OnceLock::new();
+    LOGGER.get_or_init(|| {
+        let logger: &'static Captured = Box::leak(Box::new(Captured(Mutex::new(Vec::new()))));
+        log::set_logger(logger).expect("the only logger of this test binary");
+        log::set_max_level(log::LevelFilter::Info);
+        logger
+    })
+}
+
+/// Remembers the result each call ended with, client side.
+struct Results(Log);
+
+impl ClientInterceptor for Results {
+    fn after(&self, method: &str, result: Result<(), &Error>, _: std::time::Duration) {
+        self.0.lock().unwrap().push(format!("{method} {}", if result.is_ok() { "ok" } else { "failed" }));
+    }
+}
+
+#[test]
+fn a_request_id_flows_from_the_client_into_the_server_log_and_back() {
+    let logs = captured();
+    let log: Log = Arc::default();
+    let server = start(conf(vec![recording_greeter(&log)]).interceptor(RequestId).interceptor(RequestLog));
+    let results: Log = Arc::default();
+    let client = client_of(&server).interceptor(RequestId).interceptor(Results(results.clone())).build().unwrap();
+
+    let options = CallOptions::new().header("x-request-id", "req-42");
+    let (reply, headers) = client.call_with_headers(&METHOD_GREETER_SAY_HELLO, &request("traced"), &options).unwrap();
+    assert_eq!(reply.get_message(), "Hello traced! req-42", "the View sees the id");
+    assert!(headers.iter().any(|(k, v)| k == "x-request-id" && v == b"req-42"), "echoed: {headers:?}");
+    let logged = logs.0.lock().unwrap().clone();
+    assert!(
+        logged.iter().any(|l| l.contains("/Greeter/say_hello") && l.contains("OK") && l.contains("request_id=req-42")),
+        "{logged:?}"
+    );
+
+    // Without an id of its own, the client's RequestId makes one.
+    let (reply, _) =
+        client.call_with_headers(&METHOD_GREETER_SAY_HELLO, &request("fresh"), &CallOptions::new()).unwrap();
+    let id = reply.get_message().trim_start_matches("Hello fresh! ");
+    assert_eq!(id.len(), 16, "a generated id: {id:?}");
+    assert_eq!(*results.lock().unwrap(), ["/Greeter/say_hello ok", "/Greeter/say_hello ok"]);
+}
+
+#[test]
+fn conf_files_name_interceptors_with_their_settings() {
+    register_interceptor("tests.Recorder", |settings| {
+        let label = settings.get("label").and_then(|v| v.as_str()).ok_or("needs `label`")?;
+        let label: &'static str = Box::leak(label.to_owned().into_boxed_str());
+        Ok(Arc::new(Recorder(label, Arc::default())) as Arc<dyn Interceptor>)
+    });
+    a3grpc::register_mappings("tests.interceptors.mappings", vec![hello::greeter_servicer()]);
+    let base = "host = \"127.0.0.1\"\nport = 0\nservicer_mappings = \"tests.interceptors.mappings\"\n";
+    let conf = Conf::from_toml_str(&format!(
+        "{base}interceptors = [\"a3grpc.RequestId\", {{ name = \"a3grpc.BearerToken\", tokens = [\"t1\", \"t2\"] }}, {{ name = \"tests.Recorder\", label = \"r\" }}]"
+    ))
+    .unwrap();
+    let server = Server::start(conf).unwrap();
+    let client = BaseClient::builder("127.0.0.1", server.port())
+        .retry(RetryPolicy::never())
+        .interceptor(BearerToken::sending("t2"))
+        .build()
+        .unwrap();
+    assert_eq!(say_hello(&client, "conf").unwrap(), "Hello conf!");
+    assert!(matches!(
+        say_hello(&client_of(&server).build().unwrap(), "x"),
+        Err(Error::A3(A3Error::AuthenticationFailed(_)))
+    ));
+
+    let start_err = |interceptors: &str| {
+        let conf = Conf::from_toml_str(&format!("{base}interceptors = {interceptors}")).unwrap();
+        Server::start(conf).err().expect("rejected").to_string()
+    };
+    let unknown = start_err("[\"app.Missing\"]");
+    assert!(unknown.contains("app.Missing") && unknown.contains("tests.Recorder"), "{unknown}");
+    let no_tokens = start_err("[\"a3grpc.RequestLog\", { name = \"a3grpc.BearerToken\" }]");
+    assert!(no_tokens.contains("interceptors[1]") && no_tokens.contains("tokens"), "{no_tokens}");
+    let bad_setting = start_err("[{ name = \"tests.Recorder\" }]");
+    assert!(bad_setting.contains("interceptors[0]") && bad_setting.contains("label"), "{bad_setting}");
+    let no_name = Conf::from_toml_str(&format!("{base}interceptors = [{{ tokens = [] }}]")).unwrap_err();
+    assert!(no_name.key().starts_with("interceptors[0]"), "{no_name}");
+}
