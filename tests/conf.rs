@@ -142,10 +142,3 @@ fn a_missing_file_and_an_unknown_extension_are_clear_errors() {
     let path = write(&dir, "conf.yaml", BASE);
     assert!(Conf::from_file(&path).unwrap_err().to_string().contains(".toml or .json"));
 }
-
-#[test]
-fn settings_that_are_not_available_yet_are_refused_not_ignored() {
-    let conf = Conf::from_toml_str(&format!("{BASE}interceptors = [\"app.Logging\"]")).unwrap();
-    let err = Server::start(conf).err().expect("interceptors are refused until they are supported");
-    assert!(err.to_string().contains("interceptors"), "{err}");
-}
