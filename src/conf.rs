@@ -153,6 +153,7 @@ impl From<&str> for ServicerMappings {
 /// | `interceptors` | interceptors, outermost first: registered names, or tables `{name, settings...}` | none |
 /// | `patch_status_code` | see [`StatusCodes`] | 499/599 |
 /// | `process_count` | worker processes for multi-process serving | CPU count |
+/// | `health` | serve `grpc.health.v1.Health` (not in the original) | `true` |
 ///
 /// ```
 /// use a3grpc::Conf;
@@ -198,6 +199,12 @@ pub struct Conf {
     pub(crate) patch_status_code: StatusCodes,
     #[serde(default, deserialize_with = "optional_positive")]
     pub(crate) process_count: Option<usize>,
+    #[serde(default = "yes")]
+    pub(crate) health: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 fn default_max_workers() -> usize {
@@ -233,6 +240,7 @@ impl Conf {
             interceptors: Vec::new(),
             patch_status_code: StatusCodes::default(),
             process_count: None,
+            health: true,
         }
     }
 
@@ -370,6 +378,12 @@ impl Conf {
     /// Requires client certificates signed by this PEM CA (mutual TLS).
     pub fn ca_cert(mut self, ca_cert: impl Into<PathBuf>) -> Conf {
         self.ca_cert = Some(ca_cert.into());
+        self
+    }
+
+    /// Serves (the default) or leaves out the standard `grpc.health.v1.Health` service.
+    pub fn health(mut self, on: bool) -> Conf {
+        self.health = on;
         self
     }
 

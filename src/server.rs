@@ -28,6 +28,7 @@ use grpcio::{
     CertificateRequestType, ChannelBuilder, DuplexSink, EnvBuilder, Metadata, RequestStream, RpcContext, RpcStatus,
     ServerBuilder, ServerCredentials, ServerCredentialsBuilder, ServerStreamingSink, WriteFlags,
 };
+use grpcio_health::{HealthService, ServingStatus};
 
 use crate::conf::{read_pem, ChannelOption, Conf, ConfError, OptionValue, ServicerMappings};
 use crate::error::{self, A3Error, StatusCodes};
@@ -101,6 +102,7 @@ pub fn run_grpc_server(conf: Conf) -> Result<(), ServerError> {
 pub struct Server {
     grpc: Option<grpcio::Server>,
     pool: Option<Pool>,
+    health: Option<HealthService>,
     addr: String,
     port: u16,
     grace: Duration,
@@ -161,11 +163,22 @@ impl Server {
         if exclusive {
             args = args.reuse_port(false);
         }
-        let mut grpc = ServerBuilder::new(env.clone())
+        let mut builder = ServerBuilder::new(env.clone())
             .channel_args(options_onto(args, &conf.options).build_args())
-            .register_service(service.build())
-            .build()
-            .map_err(|e| ServerError::Grpc(e.to_string()))?;
+            .register_service(service.build());
+        // Health answers on the I/O threads: its work is a map lookup, never a View.
+        let health = conf.health.then(|| {
+            let health = HealthService::default();
+            health.set_serving_status("", ServingStatus::Serving);
+            for name in service_names(&servicers) {
+                health.set_serving_status(&name, ServingStatus::Serving);
+            }
+            health
+        });
+        if let Some(health) = &health {
+            builder = builder.register_service(grpcio_health::create_health(health.clone()));
+        }
+        let mut grpc = builder.build().map_err(|e| ServerError::Grpc(e.to_string()))?;
 
         let addr = host_port(&conf.host, conf.port);
         if exclusive && conf.port != 0 {
@@ -181,7 +194,7 @@ impl Server {
         grpc.start();
         let addr = host_port(&conf.host, port);
         log::info!("a3grpc server listening on {addr} (pid {})", std::process::id());
-        Ok(Server { grpc: Some(grpc), pool: Some(pool), addr, port, grace: conf.graceful_shutdown_seconds })
+        Ok(Server { grpc: Some(grpc), pool: Some(pool), health, addr, port, grace: conf.graceful_shutdown_seconds })
     }
 
     /// The bound port (the real one when the conf asked for port 0).
@@ -210,6 +223,10 @@ impl Server {
     fn stop(&mut self, grace: Duration) {
         let Some(mut grpc) = self.grpc.take() else { return };
         log::info!("a3grpc server on {} stopping: new calls refused, in-flight calls get {grace:?}", self.addr);
+        if let Some(health) = &self.health {
+            // Health watchers (load balancers) learn at once that this server is going.
+            health.shutdown();
+        }
         let (done_tx, done) = crossbeam_channel::bounded(1);
         let finished = grpc.shutdown();
         // The shutdown future completes on an I/O thread; waiting for it here with a timeout
@@ -253,6 +270,15 @@ fn credentials(conf: &Conf) -> Result<ServerCredentials, ConfError> {
         builder = builder.root_cert(ca, CertificateRequestType::RequestAndRequireClientCertificateAndVerify);
     }
     Ok(builder.build())
+}
+
+/// The services of these Servicers, e.g. `grpc.testing.TestService`, from their method paths.
+fn service_names(servicers: &[crate::Servicer]) -> std::collections::BTreeSet<String> {
+    servicers
+        .iter()
+        .flat_map(|s| s.methods())
+        .filter_map(|path| path.trim_start_matches('/').split_once('/').map(|(service, _)| service.to_owned()))
+        .collect()
 }
 
 fn host_port(host: &str, port: u16) -> String {
