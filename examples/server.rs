@@ -6,7 +6,8 @@
 //!
 //! Without a conf file it serves 127.0.0.1:50051. A conf file uses the original's keys and
 //! names its mappings `app.mappings.servicer_mappings`, as the original README does.
-//! SIGINT/SIGTERM stop it gracefully.
+//! SIGINT/SIGTERM stop it gracefully. With `process_count` above 1 it serves from that many
+//! worker processes; with `server_key`/`server_cert` (and `ca_cert`) it serves TLS (mutual TLS).
 
 #[path = "shared/hello.rs"]
 #[allow(dead_code)]
@@ -14,7 +15,7 @@ mod hello;
 
 use std::process::ExitCode;
 
-use a3grpc::{register_mappings, run_grpc_server, Conf};
+use a3grpc::{register_mappings, run_grpc_server, run_grpc_server_with_multiprocessing, Conf, ServerError};
 
 const MAPPINGS: &str = "app.mappings.servicer_mappings";
 
@@ -26,7 +27,13 @@ fn main() -> ExitCode {
         Some(path) => Conf::from_file(path),
         None => Ok(Conf::new("127.0.0.1", 50051, MAPPINGS)),
     };
-    let outcome = conf.map_err(a3grpc::ServerError::from).and_then(run_grpc_server);
+    let outcome = conf.map_err(ServerError::from).and_then(|conf| {
+        if conf.is_multiprocess() {
+            run_grpc_server_with_multiprocessing(conf, None)
+        } else {
+            run_grpc_server(conf)
+        }
+    });
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

@@ -393,6 +393,12 @@ impl Conf {
         self
     }
 
+    /// Whether the conf asks for several worker processes (`process_count` above 1): then
+    /// serve it with [`run_grpc_server_with_multiprocessing`](crate::run_grpc_server_with_multiprocessing).
+    pub fn is_multiprocess(&self) -> bool {
+        self.process_count.is_some_and(|n| n > 1)
+    }
+
     /// The host to bind.
     pub fn host(&self) -> &str {
         &self.host

@@ -21,6 +21,7 @@ mod interceptor;
 mod pool;
 mod server;
 mod servicer;
+mod supervisor;
 mod view;
 
 mod proto {
@@ -38,6 +39,7 @@ pub use interceptor::{
 };
 pub use server::{run_grpc_server, Server, ServerError};
 pub use servicer::{register_mappings, Servicer};
+pub use supervisor::run_grpc_server_with_multiprocessing;
 pub use view::{
     BidiView, ClientStreamingView, Context, Requests, Responses, ServerStreamingView, StreamError, UnaryView,
 };

@@ -58,9 +58,12 @@ pub enum ServerError {
     /// The gRPC core refused the server (e.g. a channel arg it rejects).
     #[error("the gRPC core could not build the server: {0}")]
     Grpc(String),
-    /// A thread or signal handler could not be set up.
+    /// A thread, process or signal handler could not be set up.
     #[error("server setup failed: {0}")]
     Io(#[from] std::io::Error),
+    /// In multi-process serving, this many workers did not stop cleanly.
+    #[error("{0} worker process(es) failed; see the log")]
+    Workers(usize),
 }
 
 /// Runs a server from `conf` until SIGINT or SIGTERM, then stops it gracefully: no new calls,

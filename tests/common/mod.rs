@@ -81,6 +81,7 @@ pub struct Peer {
     pub child: Child,
     lines: mpsc::Receiver<String>,
     pub seen: Vec<String>,
+    claimed: std::collections::HashSet<usize>,
 }
 
 impl Peer {
@@ -94,7 +95,7 @@ impl Peer {
         let (tx, lines) = mpsc::channel();
         forward(child.stdout.take().expect("piped stdout"), tx.clone());
         forward(child.stderr.take().expect("piped stderr"), tx);
-        Peer { child, lines, seen: Vec::new() }
+        Peer { child, lines, seen: Vec::new(), claimed: Default::default() }
     }
 
     /// Waits for a line containing `needle` (or finds one already printed) and returns it.
@@ -113,6 +114,23 @@ impl Peer {
                     }
                 }
                 Err(_) => panic!("no line with {needle:?} from the peer; it printed:\n{}", self.seen.join("\n")),
+            }
+        }
+    }
+
+    /// Waits for a line containing `needle` that was not returned before, even if an earlier
+    /// one matched.
+    pub fn wait_for_new(&mut self, needle: &str) -> String {
+        let until = Instant::now() + Duration::from_secs(60);
+        loop {
+            let fresh = (0..self.seen.len()).find(|i| !self.claimed.contains(i) && self.seen[*i].contains(needle));
+            if let Some(i) = fresh {
+                self.claimed.insert(i);
+                return self.seen[i].clone();
+            }
+            match self.lines.recv_timeout(until.saturating_duration_since(Instant::now())) {
+                Ok(line) => self.seen.push(line),
+                Err(_) => panic!("no new line with {needle:?} from the peer; it printed:\n{}", self.seen.join("\n")),
             }
         }
     }

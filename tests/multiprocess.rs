@@ -1,0 +1,129 @@
+//! Multi-process serving: several worker processes answer on one port, a killed worker is
+//! replaced, SIGTERM stops everything with exit 0, and a busy port fails before any worker.
+
+mod common;
+
+use std::collections::HashSet;
+use std::process::Command;
+
+use a3grpc::{run_grpc_server_with_multiprocessing, BaseClient, Conf};
+use common::*;
+
+const CHILD: &str = "A3GRPC_TEST_SUPERVISOR";
+const CHILD_PORT: &str = "A3GRPC_TEST_SUPERVISOR_PORT";
+const TEST: &str = "multi_process_serving";
+
+/// The program under test: this test binary run again with `CHILD` set, whose "main" serves a
+/// View that answers with its process id. Its workers are the same binary once more.
+fn supervisor_process() {
+    env_logger::Builder::new()
+        .filter_level(log::LevelFilter::Info)
+        .filter_module("grpcio", log::LevelFilter::Warn)
+        .init();
+    let port = std::env::var(CHILD_PORT).ok().and_then(|p| p.parse().ok()).unwrap_or(0);
+    let servicer = greeter(|_, _| Ok(reply(std::process::id().to_string())));
+    let conf = Conf::new("127.0.0.1", port, vec![servicer]).graceful_shutdown(std::time::Duration::from_secs(1));
+    if let Err(err) = run_grpc_server_with_multiprocessing(conf, Some(2)) {
+        eprintln!("supervisor: {err}");
+        std::process::exit(1);
+    }
+}
+
+fn spawn_supervisor(port: Option<u16>) -> Peer {
+    let mut command = Command::new(std::env::current_exe().unwrap());
+    command.args(["--exact", TEST, "--nocapture", "--test-threads=1"]).env(CHILD, "1");
+    if let Some(port) = port {
+        command.env(CHILD_PORT, port.to_string());
+    }
+    Peer::spawn(command)
+}
+
+/// The pid a fresh connection lands on.
+fn pid_of_new_connection(port: u16) -> String {
+    let client = BaseClient::connect("127.0.0.1", port).unwrap();
+    say_hello(&client, "who").unwrap()
+}
+
+fn listening_pid(line: &str) -> String {
+    line.rsplit("(pid ").next().unwrap().trim_end_matches(')').to_owned()
+}
+
+#[test]
+fn multi_process_serving() {
+    if std::env::var_os(CHILD).is_some() {
+        return supervisor_process();
+    }
+    let mut supervisor = spawn_supervisor(None);
+    let port = supervisor.port("listening on 127.0.0.1:");
+    let workers: HashSet<String> = (0..2)
+        .map(|_| {
+            let line = supervisor.wait_for_new("listening on");
+            listening_pid(&line)
+        })
+        .collect();
+    assert_eq!(workers.len(), 2, "two workers: {workers:?}");
+
+    let answered: HashSet<String> = (0..40).map(|_| pid_of_new_connection(port)).collect();
+    assert_eq!(answered, workers, "connections land on both workers");
+
+    // SIGKILL one worker: the supervisor starts another, and the service keeps answering.
+    let victim = workers.iter().next().unwrap().clone();
+    let rc = unsafe { libc::kill(victim.parse().unwrap(), libc::SIGKILL) };
+    assert_eq!(rc, 0);
+    supervisor.wait_for("died unexpectedly");
+    let replacement = listening_pid(&supervisor.wait_for_new("listening on"));
+    assert!(!workers.contains(&replacement), "a new worker process");
+    let after: HashSet<String> = (0..40).map(|_| pid_of_new_connection(port)).collect();
+    assert!(after.contains(&replacement) && !after.contains(&victim), "{after:?}");
+
+    supervisor.terminate();
+    let (status, output) = supervisor.wait();
+    assert!(status.success(), "SIGTERM stops everything cleanly: {status:?}\n{}", output.join("\n"));
+    assert!(output.iter().any(|l| l.contains("all workers stopped")), "{}", output.join("\n"));
+}
+
+#[test]
+fn a_busy_port_fails_in_the_supervisor_before_any_worker_starts() {
+    let holder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = holder.local_addr().unwrap().port();
+    let (status, output) = spawn_supervisor(Some(port)).wait();
+    assert!(!status.success());
+    let text = output.join("\n");
+    assert!(text.contains(&format!("cannot bind 127.0.0.1:{port}")), "{text}");
+    assert!(!text.contains("worker 0 started"), "no worker starts: {text}");
+}
+
+#[test]
+fn the_example_server_serves_tls_from_several_processes_when_its_conf_says_so() {
+    let pki = Pki::new(&["127.0.0.1"]);
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("conf.toml");
+    std::fs::write(
+        &conf,
+        format!(
+            "host = \"127.0.0.1\"\nport = 0\nprocess_count = 2\nservicer_mappings = \"app.mappings.servicer_mappings\"\n\
+             server_key = {:?}\nserver_cert = {:?}\nca_cert = {:?}\n",
+            pki.path("server.key"),
+            pki.path("server.pem"),
+            pki.path("ca.pem")
+        ),
+    )
+    .unwrap();
+    let mut command = Command::new(example("server"));
+    command.arg(&conf);
+    let mut server = Peer::spawn(command);
+    let port = server.port("listening on 127.0.0.1:");
+    server.wait_for_new("listening on");
+    server.wait_for_new("listening on");
+
+    let client = BaseClient::builder("127.0.0.1", port)
+        .ca_cert(pki.path("ca.pem"))
+        .client_identity(pki.path("client.pem"), pki.path("client.key"))
+        .build()
+        .unwrap();
+    assert_eq!(say_hello(&client, "mtls").unwrap(), "Hello mtls!");
+
+    server.terminate();
+    let (status, output) = server.wait();
+    assert!(status.success(), "{status:?}\n{}", output.join("\n"));
+}
