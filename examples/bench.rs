@@ -1,0 +1,724 @@
+//! The benchmark: a load generator, and a comparison of three servers of the same service
+//! driven by it in one run.
+//!
+//! ```text
+//! bench run --target 127.0.0.1:PORT [--kind unary|server|client|bidi] [--connections N]
+//!           [--concurrency M] [--payload BYTES] [--sleep] [--messages K] [--seconds S | --calls N]
+//! bench compare [--seconds S] [--out DIR]
+//! ```
+//!
+//! `run` drives one target over N connections with M calls in flight in all and prints
+//! progress, calls/s, latency percentiles (HDR histogram) and errors by status.
+//!
+//! `compare` starts each server itself, one after the other, and runs every scenario against
+//! it: the a3grpc bench server (Views on the worker pool), the same service on raw grpcio
+//! handlers (the engine's ceiling), and Python a3grpc 0.3.0 (needs the test venv, see
+//! `scripts/setup.sh --python`). It measures the server's CPU time and memory from /proc,
+//! prints a table with the ratios a3grpc/raw and a3grpc/Python, and writes `results.md`,
+//! `results.csv` and `chart.svg` into the output folder (default `bench/`).
+
+#[path = "shared/hello.rs"]
+#[allow(dead_code)]
+mod hello;
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::stream::FuturesUnordered;
+use futures::{SinkExt, StreamExt, TryStreamExt};
+use grpcio::{CallOption, ChannelBuilder, Client, EnvBuilder, WriteFlags};
+use hdrhistogram::Histogram;
+use hello::hello_world::HelloRequest;
+use hello::hello_world_grpc::*;
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Kind {
+    Unary,
+    ServerStream,
+    ClientStream,
+    Bidi,
+}
+
+#[derive(Clone, Debug)]
+struct Scenario {
+    name: String,
+    kind: Kind,
+    connections: usize,
+    concurrency: usize,
+    payload: usize,
+    sleep: bool,
+    /// Messages per streaming call.
+    messages: usize,
+}
+
+enum Limit {
+    Time(Duration),
+    Calls(u64),
+}
+
+#[derive(Default)]
+struct Report {
+    calls: u64,
+    messages: u64,
+    errors: BTreeMap<String, u64>,
+    latency: Option<Histogram<u64>>,
+    elapsed: Duration,
+}
+
+impl Report {
+    fn rate(&self) -> f64 {
+        self.calls as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+    fn message_rate(&self) -> f64 {
+        self.messages as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+    fn percentile_us(&self, q: f64) -> f64 {
+        self.latency.as_ref().map_or(0.0, |h| h.value_at_quantile(q) as f64)
+    }
+    fn max_us(&self) -> f64 {
+        self.latency.as_ref().map_or(0.0, |h| h.max() as f64)
+    }
+}
+
+fn request(s: &Scenario) -> HelloRequest {
+    match s.kind {
+        Kind::ServerStream => hello::request(&format!("{}:{}", s.messages, s.payload)),
+        _ if s.sleep => hello::request(&format!("sleep{}", "x".repeat(s.payload.saturating_sub(5)))),
+        _ => hello::request(&"x".repeat(s.payload)),
+    }
+}
+
+/// One call of the scenario, start to end; the number of messages it moved.
+async fn one_call(client: &Client, s: &Scenario, req: &HelloRequest) -> Result<u64, grpcio::Error> {
+    match s.kind {
+        Kind::Unary => {
+            client.unary_call_async(&METHOD_GREETER_SAY_HELLO, req, CallOption::default())?.await?;
+            Ok(1)
+        }
+        Kind::ServerStream => {
+            let stream = client.server_streaming(&METHOD_GREETER_SAY_HELLO_STREAM_REPLY, req, CallOption::default())?;
+            stream.try_fold(0u64, |n, _| async move { Ok(n + 1) }).await
+        }
+        Kind::ClientStream => {
+            let (mut sink, receiver) =
+                client.client_streaming(&METHOD_GREETER_SAY_STREAM_HELLO_REPLY, CallOption::default())?;
+            let flags = WriteFlags::default().buffer_hint(true);
+            let mut items = futures::stream::iter((0..s.messages).map(|_| Ok((req.clone(), flags))));
+            sink.send_all(&mut items).await?;
+            sink.close().await?;
+            receiver.await?;
+            Ok(s.messages as u64)
+        }
+        Kind::Bidi => {
+            let (mut sink, receiver) =
+                client.duplex_streaming(&METHOD_GREETER_SAY_HELLO_BIDI_STREAM, CallOption::default())?;
+            let mut items = futures::stream::iter((0..s.messages).map(|_| Ok((req.clone(), WriteFlags::default()))));
+            let send = async {
+                sink.send_all(&mut items).await?;
+                sink.close().await
+            };
+            let (sent, received) = futures::join!(send, receiver.try_fold(0u64, |n, _| async move { Ok(n + 1) }));
+            sent?;
+            received
+        }
+    }
+}
+
+fn status_name(err: &grpcio::Error) -> String {
+    match err {
+        grpcio::Error::RpcFailure(status) => a3grpc::code_name(status.code().into()),
+        other => other.to_string(),
+    }
+}
+
+/// Drives `target` with `s` until `limit`, printing progress each second.
+fn drive(target: &str, s: &Scenario, limit: &Limit, progress: bool) -> Report {
+    let env = Arc::new(EnvBuilder::new().cq_count(2).name_prefix("bench-client").build());
+    let started = Instant::now();
+    let done_calls = Arc::new(AtomicU64::new(0));
+    let issued = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let merged = Arc::new(Mutex::new(Report::default()));
+    let per_connection = (s.concurrency / s.connections).max(1);
+    let threads: Vec<_> = (0..s.connections)
+        .map(|i| {
+            // A local subchannel pool gives every connection its own TCP connection.
+            let channel = ChannelBuilder::new(env.clone())
+                .use_local_subchannel_pool(true)
+                .max_receive_message_len(64 << 20)
+                .connect(target);
+            let client = Client::new(channel);
+            let (s, done_calls, issued, stop, merged) =
+                (s.clone(), done_calls.clone(), issued.clone(), stop.clone(), merged.clone());
+            let in_flight = per_connection + usize::from(i < s.concurrency % s.connections);
+            let max_calls = match limit {
+                Limit::Calls(n) => *n,
+                Limit::Time(_) => u64::MAX,
+            };
+            std::thread::spawn(move || {
+                let req = request(&s);
+                let mut report = Report {
+                    latency: Some(Histogram::new_with_bounds(1, 60_000_000, 3).expect("histogram bounds")),
+                    ..Report::default()
+                };
+                futures::executor::block_on(async {
+                    let mut calls = FuturesUnordered::new();
+                    let start_one = |calls: &mut FuturesUnordered<_>| {
+                        if stop.load(Ordering::Relaxed) || issued.fetch_add(1, Ordering::Relaxed) >= max_calls {
+                            return;
+                        }
+                        let (client, s, req) = (&client, &s, &req);
+                        calls.push(async move {
+                            let t = Instant::now();
+                            (one_call(client, s, req).await, t.elapsed())
+                        });
+                    };
+                    for _ in 0..in_flight {
+                        start_one(&mut calls);
+                    }
+                    while let Some((outcome, took)) = calls.next().await {
+                        match outcome {
+                            Ok(messages) => {
+                                report.calls += 1;
+                                report.messages += messages;
+                                let us = took.as_micros().clamp(1, 60_000_000) as u64;
+                                if let Some(h) = report.latency.as_mut() {
+                                    let _ = h.record(us);
+                                }
+                            }
+                            Err(err) => *report.errors.entry(status_name(&err)).or_default() += 1,
+                        }
+                        done_calls.fetch_add(1, Ordering::Relaxed);
+                        start_one(&mut calls);
+                    }
+                });
+                let mut all = merged.lock().expect("report lock");
+                all.calls += report.calls;
+                all.messages += report.messages;
+                for (k, v) in report.errors {
+                    *all.errors.entry(k).or_default() += v;
+                }
+                match (&mut all.latency, report.latency) {
+                    (Some(total), Some(h)) => {
+                        let _ = total.add(&h);
+                    }
+                    (slot, h) => *slot = h,
+                }
+            })
+        })
+        .collect();
+
+    let mut last = 0;
+    loop {
+        let finished = threads.iter().all(|t| t.is_finished());
+        if finished {
+            break;
+        }
+        if let Limit::Time(d) = limit {
+            if started.elapsed() >= *d {
+                stop.store(true, Ordering::Relaxed);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        let now = done_calls.load(Ordering::Relaxed);
+        if progress
+            && started.elapsed().as_millis() / 1000
+                != (started.elapsed() - Duration::from_millis(100)).as_millis() / 1000
+        {
+            eprint!(
+                "\r  {:>5.1}s  {now:>9} calls  {:>9.0} calls/s   ",
+                started.elapsed().as_secs_f64(),
+                (now - last) as f64
+            );
+            last = now;
+        }
+    }
+    if progress {
+        eprintln!();
+    }
+    for t in threads {
+        let _ = t.join();
+    }
+    let mut report = std::mem::take(&mut *merged.lock().expect("report lock"));
+    report.elapsed = started.elapsed();
+    report
+}
+
+fn print_report(s: &Scenario, r: &Report) {
+    println!(
+        "{}: {} calls in {:.2?} = {:.0} calls/s ({:.0} msgs/s); latency p50 {:.0} µs, p90 {:.0} µs, p99 {:.0} µs, max {:.0} µs; errors {:?}",
+        s.name,
+        r.calls,
+        r.elapsed,
+        r.rate(),
+        r.message_rate(),
+        r.percentile_us(0.5),
+        r.percentile_us(0.9),
+        r.percentile_us(0.99),
+        r.max_us(),
+        r.errors
+    );
+}
+
+// ---- servers the comparison starts ----
+
+struct ServerProcess {
+    child: Child,
+    port: u16,
+}
+
+impl ServerProcess {
+    fn start(mut command: Command, needle: &str) -> Result<ServerProcess, String> {
+        let mut child = command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("cannot start {command:?}: {e}"))?;
+        let (tx, rx) = std::sync::mpsc::channel();
+        for stream in [
+            child.stdout.take().map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+            child.stderr.take().map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    let _ = tx.send(line);
+                }
+            });
+        }
+        let until = Instant::now() + Duration::from_secs(60);
+        loop {
+            let line = rx
+                .recv_timeout(until.saturating_duration_since(Instant::now()))
+                .map_err(|_| "the server did not report its port".to_owned())?;
+            if let Some(at) = line.find(needle) {
+                let digits: String = line[at + needle.len()..].chars().take_while(char::is_ascii_digit).collect();
+                let port = digits.parse().map_err(|_| format!("no port in {line:?}"))?;
+                return Ok(ServerProcess { child, port });
+            }
+        }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// User + system CPU seconds so far, from /proc.
+    fn cpu_seconds(&self) -> f64 {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap_or_default();
+        let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
+        let ticks: f64 = [11, 12].iter().filter_map(|i| fields.get(*i)?.parse::<f64>().ok()).sum();
+        // SAFETY: sysconf has no memory effects.
+        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+        ticks / hz
+    }
+
+    /// A `/proc/PID/status` field in KiB (`VmRSS`, `VmHWM`).
+    fn memory_kib(&self, field: &str) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
+        status
+            .lines()
+            .find(|l| l.starts_with(field))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        if let Ok(pid) = i32::try_from(self.child.id()) {
+            // SAFETY: kill(2) on our own child.
+            unsafe { libc::kill(pid, libc::SIGTERM) };
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn examples_dir() -> PathBuf {
+    std::env::current_exe().ok().and_then(|p| p.parent().map(Path::to_path_buf)).unwrap_or_default()
+}
+
+fn venv_python() -> PathBuf {
+    let venv = std::env::var_os("A3GRPC_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/a3grpc/venv"));
+    venv.join("bin/python")
+}
+
+fn python_stubs() -> Result<tempfile::TempDir, String> {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let root = env!("CARGO_MANIFEST_DIR");
+    let status = Command::new(venv_python())
+        .args(["-m", "grpc_tools.protoc", &format!("-I{root}/proto")])
+        .arg(format!("--python_out={}", dir.path().display()))
+        .arg(format!("--grpc_python_out={}", dir.path().display()))
+        .arg(format!("{root}/proto/hello_world.proto"))
+        .status()
+        .map_err(|e| format!("no Python venv ({e}): run `bash scripts/setup.sh --python`"))?;
+    if !status.success() {
+        return Err("grpc_tools.protoc failed".into());
+    }
+    Ok(dir)
+}
+
+#[derive(Clone, Copy)]
+enum Server {
+    A3,
+    Raw,
+    Python,
+}
+
+impl Server {
+    fn label(self) -> &'static str {
+        match self {
+            Server::A3 => "a3grpc",
+            Server::Raw => "raw grpcio",
+            Server::Python => "Python a3grpc",
+        }
+    }
+
+    fn start(self, stubs: &Path) -> Result<ServerProcess, String> {
+        match self {
+            Server::A3 | Server::Raw => {
+                let mut command = Command::new(examples_dir().join("bench_server"));
+                command.args(["--mode", if matches!(self, Server::A3) { "a3" } else { "raw" }, "--workers", "16"]);
+                ServerProcess::start(command, "listening on 127.0.0.1:")
+            }
+            Server::Python => {
+                let mut command = Command::new(venv_python());
+                command
+                    .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/bench_server.py"))
+                    .env("PYTHONPATH", stubs)
+                    .env("PYTHONUNBUFFERED", "1");
+                ServerProcess::start(command, "PORT ")
+            }
+        }
+    }
+}
+
+fn scenarios() -> Vec<Scenario> {
+    let unary = |name: &str, connections, concurrency, payload, sleep| Scenario {
+        name: name.into(),
+        kind: Kind::Unary,
+        connections,
+        concurrency,
+        payload,
+        sleep,
+        messages: 1,
+    };
+    let stream = |name: &str, kind, concurrency, messages| Scenario {
+        name: name.into(),
+        kind,
+        connections: 1,
+        concurrency,
+        payload: 16,
+        sleep: false,
+        messages,
+    };
+    vec![
+        unary("unary 16 B, c=1, 1 conn", 1, 1, 16, false),
+        unary("unary 16 B, c=16, 1 conn", 1, 16, 16, false),
+        unary("unary 16 B, c=256, 1 conn", 1, 256, 16, false),
+        unary("unary 16 B, c=16, 8 conns", 8, 16, 16, false),
+        unary("unary 16 B, c=256, 8 conns", 8, 256, 16, false),
+        unary("unary 64 KiB, c=16, 1 conn", 1, 16, 64 << 10, false),
+        unary("unary 1 ms View, c=64, 8 conns", 8, 64, 16, true),
+        stream("server stream 16 B x 1000, c=4", Kind::ServerStream, 4, 1000),
+        stream("client stream 16 B x 1000, c=4", Kind::ClientStream, 4, 1000),
+        stream("bidi 16 B x 1000, c=4", Kind::Bidi, 4, 1000),
+    ]
+}
+
+struct Row {
+    scenario: String,
+    streaming: bool,
+    results: Vec<(f64, f64, f64, u64)>, // rate, p99 µs, server CPU s, errors
+}
+
+/// RSS of an idle server, with 1,000 idle connections, and with 10,000 in-flight streams.
+fn memory_profile(server: &ServerProcess) -> (u64, u64, u64) {
+    let target = format!("127.0.0.1:{}", server.port);
+    let idle = server.memory_kib("VmRSS");
+    let env = Arc::new(EnvBuilder::new().cq_count(2).build());
+    let clients: Vec<Client> = (0..1000)
+        .map(|_| Client::new(ChannelBuilder::new(env.clone()).use_local_subchannel_pool(true).connect(&target)))
+        .collect();
+    for client in &clients {
+        let _ = client.unary_call(&METHOD_GREETER_SAY_HELLO, &hello::request("x"), CallOption::default());
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let connections = server.memory_kib("VmRSS");
+    drop(clients);
+    let client = Client::new(ChannelBuilder::new(env).use_local_subchannel_pool(true).connect(&target));
+    let open: Vec<_> = (0..10_000)
+        .filter_map(|_| client.duplex_streaming(&METHOD_GREETER_SAY_HELLO_BIDI_STREAM, CallOption::default()).ok())
+        .collect();
+    std::thread::sleep(Duration::from_secs(2));
+    let streams = server.memory_kib("VmRSS");
+    drop(open);
+    (idle, connections, streams)
+}
+
+fn compare(seconds: f64, out: &Path) -> Result<(), String> {
+    let stubs = python_stubs()?;
+    let servers = [Server::A3, Server::Raw, Server::Python];
+    let plan = scenarios();
+    let mut rows: Vec<Row> = plan
+        .iter()
+        .map(|s| Row { scenario: s.name.clone(), streaming: s.kind != Kind::Unary, results: Vec::new() })
+        .collect();
+    let mut memory = Vec::new();
+    for server in servers {
+        eprintln!("== {}", server.label());
+        let process = server.start(stubs.path())?;
+        let target = format!("127.0.0.1:{}", process.port);
+        // Warm-up: connections, thread pools and caches.
+        drive(&target, &plan[1], &Limit::Time(Duration::from_millis(500)), false);
+        for (row, s) in rows.iter_mut().zip(&plan) {
+            let cpu = process.cpu_seconds();
+            let report = drive(&target, s, &Limit::Time(Duration::from_secs_f64(seconds)), true);
+            let cpu = process.cpu_seconds() - cpu;
+            print_report(s, &report);
+            let rate = if row.streaming { report.message_rate() } else { report.rate() };
+            let errors = report.errors.values().sum();
+            row.results.push((rate, report.percentile_us(0.99), cpu, errors));
+        }
+        let (idle, connections, streams) = memory_profile(&process);
+        memory.push((server.label(), idle, connections, streams, process.memory_kib("VmHWM")));
+    }
+    let table = render(&rows, &memory, seconds);
+    println!("\n{table}");
+    std::fs::create_dir_all(out).map_err(|e| e.to_string())?;
+    std::fs::write(out.join("results.md"), &table).map_err(|e| e.to_string())?;
+    std::fs::write(out.join("results.csv"), csv(&rows)).map_err(|e| e.to_string())?;
+    chart(&rows, &out.join("chart.svg"))?;
+    eprintln!("wrote {}/results.md, results.csv and chart.svg", out.display());
+    Ok(())
+}
+
+fn render(rows: &[Row], memory: &[(&str, u64, u64, u64, u64)], seconds: f64) -> String {
+    let mut t = String::new();
+    let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let _ = writeln!(
+        t,
+        "Machine: {cpus} CPUs, {}; {seconds} s per scenario; client and server on one machine.\n",
+        kernel()
+    );
+    let _ = writeln!(t, "Throughput is calls/s for unary scenarios, messages/s for streaming ones.\n");
+    let _ = writeln!(
+        t,
+        "| scenario | a3grpc /s | raw grpcio /s | Python /s | a3/raw | a3/Python | p99 a3 µs | p99 raw µs | p99 Python µs | p99 a3/raw | server CPU s (a3, raw, Py) | errors (a3, raw, Py) |"
+    );
+    let _ = writeln!(t, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|");
+    for row in rows {
+        let [a3, raw, py] = [row.results[0], row.results[1], row.results[2]];
+        let _ = writeln!(
+            t,
+            "| {} | {:.0} | {:.0} | {:.0} | {:.2} | {:.1} | {:.0} | {:.0} | {:.0} | {:.2} | {:.1}, {:.1}, {:.1} | {}, {}, {} |",
+            row.scenario,
+            a3.0,
+            raw.0,
+            py.0,
+            a3.0 / raw.0.max(1e-9),
+            a3.0 / py.0.max(1e-9),
+            a3.1,
+            raw.1,
+            py.1,
+            a3.1 / raw.1.max(1e-9),
+            a3.2,
+            raw.2,
+            py.2,
+            a3.3,
+            raw.3,
+            py.3
+        );
+    }
+    let _ = writeln!(t, "\n| server memory (RSS) | idle | 1,000 idle connections | 10,000 in-flight streams | peak |");
+    let _ = writeln!(t, "|---|---:|---:|---:|---:|");
+    for (label, idle, conns, streams, peak) in memory {
+        let _ = writeln!(
+            t,
+            "| {label} | {:.1} MiB | {:.1} MiB ({:.1} KiB/conn) | {:.1} MiB ({:.2} KiB/call) | {:.1} MiB |",
+            *idle as f64 / 1024.0,
+            *conns as f64 / 1024.0,
+            conns.saturating_sub(*idle) as f64 / 1000.0,
+            *streams as f64 / 1024.0,
+            streams.saturating_sub(*idle) as f64 / 10_000.0,
+            *peak as f64 / 1024.0
+        );
+    }
+    t
+}
+
+fn kernel() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease").map(|s| format!("Linux {}", s.trim())).unwrap_or_default()
+}
+
+fn csv(rows: &[Row]) -> String {
+    let mut t = String::from("scenario,server,throughput_per_s,p99_us,server_cpu_s,errors\n");
+    for row in rows {
+        for (label, r) in ["a3grpc", "raw_grpcio", "python_a3grpc"].iter().zip(&row.results) {
+            let _ = writeln!(t, "\"{}\",{label},{:.1},{:.1},{:.2},{}", row.scenario, r.0, r.1, r.2, r.3);
+        }
+    }
+    t
+}
+
+/// Throughput and p99 per scenario for the three servers, relative to raw grpcio (= 1).
+fn chart(rows: &[Row], path: &Path) -> Result<(), String> {
+    use plotters::prelude::*;
+    let err = |e: &dyn std::fmt::Display| e.to_string();
+    let height = 120 + rows.len() as u32 * 60;
+    let root = SVGBackend::new(path, (1100, height)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| err(&e))?;
+    let (left, right) = root.split_horizontally(550);
+    let colors = [RGBColor(31, 119, 180), RGBColor(127, 127, 127), RGBColor(255, 127, 14)];
+    for (area, title, pick) in [
+        (&left, "throughput vs raw grpcio (higher is better)", 0usize),
+        (&right, "p99 latency vs raw grpcio (lower is better)", 1usize),
+    ] {
+        let value = |r: &(f64, f64, f64, u64), raw: &(f64, f64, f64, u64)| {
+            if pick == 0 {
+                r.0 / raw.0.max(1e-9)
+            } else {
+                r.1 / raw.1.max(1e-9)
+            }
+        };
+        let max = rows
+            .iter()
+            .flat_map(|row| row.results.iter().map(move |r| value(r, &row.results[1])))
+            .fold(1.0f64, f64::max)
+            .min(50.0);
+        let mut chart = ChartBuilder::on(area)
+            .caption(title, ("sans-serif", 16))
+            .margin(10)
+            .x_label_area_size(30)
+            .y_label_area_size(220)
+            .build_cartesian_2d(0f64..max * 1.1, 0f64..rows.len() as f64)
+            .map_err(|e| err(&e))?;
+        chart
+            .configure_mesh()
+            .disable_y_mesh()
+            .y_labels(rows.len())
+            .y_label_formatter(&|y| rows.get(*y as usize).map(|r| r.scenario.clone()).unwrap_or_default())
+            .draw()
+            .map_err(|e| err(&e))?;
+        for (i, color) in colors.iter().enumerate() {
+            let bars = rows.iter().enumerate().map(|(j, row)| {
+                let y0 = j as f64 + 0.15 + i as f64 * 0.23;
+                let v = value(&row.results[i], &row.results[1]).min(max * 1.1);
+                Rectangle::new([(0.0, y0), (v, y0 + 0.2)], color.filled())
+            });
+            chart
+                .draw_series(bars)
+                .map_err(|e| err(&e))?
+                .label(["a3grpc", "raw grpcio", "Python a3grpc"][i])
+                .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 10, y + 5)], color.filled()));
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .draw()
+            .map_err(|e| err(&e))?;
+    }
+    root.present().map_err(|e| err(&e))
+}
+
+fn parse_run(args: &[String]) -> Result<(String, Scenario, Limit), String> {
+    let mut target = None;
+    let mut s = Scenario {
+        name: "run".into(),
+        kind: Kind::Unary,
+        connections: 1,
+        concurrency: 1,
+        payload: 16,
+        sleep: false,
+        messages: 100,
+    };
+    let mut limit = Limit::Time(Duration::from_secs(5));
+    let mut it = args.iter();
+    while let Some(flag) = it.next() {
+        if flag == "--sleep" {
+            s.sleep = true;
+            continue;
+        }
+        let value = it.next().ok_or(format!("{flag} needs a value"))?;
+        let number = || value.parse::<usize>().map_err(|_| format!("{flag} takes a number"));
+        match flag.as_str() {
+            "--target" => target = Some(value.clone()),
+            "--kind" => {
+                s.kind = match value.as_str() {
+                    "unary" => Kind::Unary,
+                    "server" => Kind::ServerStream,
+                    "client" => Kind::ClientStream,
+                    "bidi" => Kind::Bidi,
+                    other => return Err(format!("unknown kind {other}")),
+                }
+            }
+            "--connections" => s.connections = number()?.max(1),
+            "--concurrency" => s.concurrency = number()?.max(1),
+            "--payload" => s.payload = number()?,
+            "--messages" => s.messages = number()?,
+            "--seconds" => {
+                limit = Limit::Time(Duration::from_secs_f64(value.parse().map_err(|_| "--seconds takes a number")?))
+            }
+            "--calls" => limit = Limit::Calls(number()? as u64),
+            other => return Err(format!("unknown argument {other}")),
+        }
+    }
+    Ok((target.ok_or("--target HOST:PORT is required")?, s, limit))
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let outcome = match args.first().map(String::as_str) {
+        Some("run") => parse_run(&args[1..]).map(|(target, s, limit)| {
+            let report = drive(&target, &s, &limit, true);
+            print_report(&s, &report);
+        }),
+        Some("compare") => {
+            let mut seconds = 5.0;
+            let mut out = PathBuf::from("bench");
+            let mut it = args[1..].iter();
+            let mut bad = None;
+            while let Some(flag) = it.next() {
+                match (flag.as_str(), it.next()) {
+                    ("--seconds", Some(v)) => seconds = v.parse().unwrap_or(seconds),
+                    ("--out", Some(v)) => out = PathBuf::from(v),
+                    _ => bad = Some(format!("unknown argument {flag}")),
+                }
+            }
+            match bad {
+                Some(b) => Err(b),
+                None => compare(seconds, &out),
+            }
+        }
+        _ => Err("usage: bench run --target HOST:PORT [...] | bench compare [--seconds S] [--out DIR]".into()),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("bench: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,196 @@
+//! The service the benchmark drives, served two ways: with a3grpc Views on the worker pool
+//! (`--mode a3`), or written directly on raw grpcio handlers (`--mode raw`, the engine's
+//! ceiling). Same proto (hello_world), same behaviour:
+//!
+//! * `say_hello` echoes the name; a name starting with `sleep` first blocks 1 ms;
+//! * `say_hello_stream_reply` with name `N:SIZE` streams N replies of SIZE bytes;
+//! * `say_stream_hello_reply` counts the requests; `say_hello_bidi_stream` echoes each.
+//!
+//! ```text
+//! bench_server --mode a3|raw [--port 0] [--workers N]
+//! ```
+//! Logs `listening on 127.0.0.1:PORT`; stops on SIGTERM.
+
+#[path = "shared/hello.rs"]
+#[allow(dead_code)]
+mod hello;
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use a3grpc::{
+    A3Error, BidiView, ClientStreamingView, Context, Requests, Responses, ServerStreamingView, Servicer, UnaryView,
+};
+use futures::{FutureExt, SinkExt, TryStreamExt};
+use hello::hello_world::{HelloReply, HelloRequest};
+use hello::hello_world_grpc::*;
+
+fn sleeps(request: &HelloRequest) -> bool {
+    request.get_name().starts_with("sleep")
+}
+
+/// `N:SIZE` from a streaming request's name.
+fn stream_shape(request: &HelloRequest) -> (usize, usize) {
+    let mut parts = request.get_name().split(':').map(|p| p.parse().unwrap_or(0));
+    (parts.next().unwrap_or(0), parts.next().unwrap_or(0))
+}
+
+struct Echo;
+
+impl UnaryView for Echo {
+    type Request = HelloRequest;
+    type Response = HelloReply;
+    fn handle(&self, request: HelloRequest, _: &mut Context) -> Result<HelloReply, A3Error> {
+        if sleeps(&request) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        Ok(hello::reply(request.get_name().to_owned()))
+    }
+}
+
+struct Stream;
+
+impl ServerStreamingView for Stream {
+    type Request = HelloRequest;
+    type Response = HelloReply;
+    fn handle(&self, request: HelloRequest, out: &mut Responses<HelloReply>, _: &mut Context) -> Result<(), A3Error> {
+        let (count, size) = stream_shape(&request);
+        let body = "x".repeat(size);
+        out.send_all((0..count).map(|_| hello::reply(body.clone())))?;
+        Ok(())
+    }
+}
+
+struct Count;
+
+impl ClientStreamingView for Count {
+    type Request = HelloRequest;
+    type Response = HelloReply;
+    fn handle(&self, requests: Requests<HelloRequest>, _: &mut Context) -> Result<HelloReply, A3Error> {
+        let mut n = 0;
+        for request in requests {
+            request?;
+            n += 1;
+        }
+        Ok(hello::reply(n.to_string()))
+    }
+}
+
+struct EchoEach;
+
+impl BidiView for EchoEach {
+    type Request = HelloRequest;
+    type Response = HelloReply;
+    fn handle(
+        &self,
+        requests: Requests<HelloRequest>,
+        out: &mut Responses<HelloReply>,
+        _: &mut Context,
+    ) -> Result<(), A3Error> {
+        for request in requests {
+            out.send(hello::reply(request?.get_name().to_owned()))?;
+        }
+        Ok(())
+    }
+}
+
+fn serve_a3(port: u16, workers: usize) -> Result<(), String> {
+    let servicer = Servicer::new()
+        .unary(&METHOD_GREETER_SAY_HELLO, Echo)
+        .server_streaming(&METHOD_GREETER_SAY_HELLO_STREAM_REPLY, Stream)
+        .client_streaming(&METHOD_GREETER_SAY_STREAM_HELLO_REPLY, Count)
+        .bidi(&METHOD_GREETER_SAY_HELLO_BIDI_STREAM, EchoEach);
+    let conf = a3grpc::Conf::new("127.0.0.1", port, vec![servicer]).max_workers(workers).health(false);
+    a3grpc::run_grpc_server(conf).map_err(|e| e.to_string())
+}
+
+/// The same service on raw grpcio: handlers run on the I/O threads, as grpcio intends.
+fn serve_raw(port: u16) -> Result<(), String> {
+    use grpcio::{ServerStreamingSink, WriteFlags};
+    let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let env = Arc::new(grpcio::EnvBuilder::new().cq_count(cpus).build());
+    let service = grpcio::ServiceBuilder::new()
+        .add_unary_handler(&METHOD_GREETER_SAY_HELLO, |ctx, request: HelloRequest, sink| {
+            if sleeps(&request) {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            ctx.spawn(sink.success(hello::reply(request.get_name().to_owned())).map(|_| ()));
+        })
+        .add_server_streaming_handler(
+            &METHOD_GREETER_SAY_HELLO_STREAM_REPLY,
+            |ctx, request: HelloRequest, mut sink: ServerStreamingSink<HelloReply>| {
+                let (count, size) = stream_shape(&request);
+                let body = "x".repeat(size);
+                ctx.spawn(async move {
+                    let flags = WriteFlags::default().buffer_hint(true);
+                    let mut replies =
+                        futures::stream::iter((0..count).map(|_| Ok((hello::reply(body.clone()), flags))));
+                    if sink.send_all(&mut replies).await.is_ok() {
+                        let _ = sink.close().await;
+                    }
+                });
+            },
+        )
+        .add_client_streaming_handler(&METHOD_GREETER_SAY_STREAM_HELLO_REPLY, |ctx, requests, sink| {
+            ctx.spawn(async move {
+                let count = requests.try_fold(0usize, |n, _| async move { Ok(n + 1) }).await;
+                if let Ok(n) = count {
+                    let _ = sink.success(hello::reply(n.to_string())).await;
+                }
+            });
+        })
+        .add_duplex_streaming_handler(&METHOD_GREETER_SAY_HELLO_BIDI_STREAM, |ctx, requests, mut sink| {
+            ctx.spawn(async move {
+                let mut replies =
+                    requests.map_ok(|r: HelloRequest| (hello::reply(r.get_name().to_owned()), WriteFlags::default()));
+                if sink.send_all(&mut replies).await.is_ok() {
+                    let _ = sink.close().await;
+                }
+            });
+        })
+        .build();
+    let mut server = grpcio::ServerBuilder::new(env).register_service(service).build().map_err(|e| e.to_string())?;
+    let bound = server
+        .add_listening_port(format!("127.0.0.1:{port}"), grpcio::ServerCredentials::insecure())
+        .map_err(|e| e.to_string())?;
+    server.start();
+    log::info!("raw grpcio server listening on 127.0.0.1:{bound} (pid {})", std::process::id());
+    let mut signals = signal_hook::iterator::Signals::new([signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT])
+        .map_err(|e| e.to_string())?;
+    signals.forever().next();
+    let _ = futures::executor::block_on(server.shutdown());
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info,grpcio=warn")).init();
+    let mut mode = "a3".to_owned();
+    let mut port = 0u16;
+    let mut workers = 16usize;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let value = args.next().unwrap_or_default();
+        match arg.as_str() {
+            "--mode" => mode = value,
+            "--port" => port = value.parse().unwrap_or(0),
+            "--workers" => workers = value.parse().unwrap_or(16),
+            other => {
+                eprintln!("bench_server: unknown argument {other}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    let outcome = match mode.as_str() {
+        "a3" => serve_a3(port, workers),
+        "raw" => serve_raw(port),
+        other => Err(format!("unknown mode {other}: use a3 or raw")),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("bench_server: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
