@@ -48,12 +48,9 @@ pub trait UnaryView: Send + Sync + 'static {
 /// What a View knows about its call: who called, with which metadata, whether the caller is
 /// still waiting; and where it puts response metadata.
 pub struct Context {
-    method: String,
-    peer: String,
-    request_headers: Vec<(String, Vec<u8>)>,
-    deadline: Deadline,
-    cancelled: Arc<Cancellation>,
-    response_headers: Arc<Mutex<HeaderSlot>>,
+    call: Arc<CallInfo>,
+    // Made on first use: most calls set no response metadata.
+    response_headers: Option<Arc<Mutex<HeaderSlot>>>,
     extensions: HashMap<TypeId, Box<dyn Any + Send + Sync>>,
 }
 
@@ -73,16 +70,8 @@ impl HeaderSlot {
 }
 
 impl Context {
-    pub(crate) fn new(call: &CallInfo) -> Context {
-        Context {
-            method: call.method.clone(),
-            peer: call.peer.clone(),
-            request_headers: call.headers.clone(),
-            deadline: call.deadline,
-            cancelled: call.cancelled.clone(),
-            response_headers: Arc::default(),
-            extensions: HashMap::new(),
-        }
+    pub(crate) fn new(call: &Arc<CallInfo>) -> Context {
+        Context { call: call.clone(), response_headers: None, extensions: HashMap::new() }
     }
 
     /// Attaches a value of type `T` to this call, replacing any earlier one: how an
@@ -99,12 +88,12 @@ impl Context {
 
     /// The full method path, e.g. `/Greeter/say_hello`.
     pub fn method(&self) -> &str {
-        &self.method
+        &self.call.method
     }
 
     /// The caller's address, e.g. `ipv4:127.0.0.1:51234`.
     pub fn peer(&self) -> &str {
-        &self.peer
+        &self.call.peer
     }
 
     /// The first value of request metadata `key` as text (keys are lower-case).
@@ -114,30 +103,30 @@ impl Context {
 
     /// The first value of request metadata `key` as bytes (for `-bin` keys).
     pub fn header_bytes(&self, key: &str) -> Option<&[u8]> {
-        self.request_headers.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_slice())
+        self.call.headers.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_slice())
     }
 
     /// All request metadata, in the order it arrived.
     pub fn headers(&self) -> impl Iterator<Item = (&str, &[u8])> {
-        self.request_headers.iter().map(|(k, v)| (k.as_str(), v.as_slice()))
+        self.call.headers.iter().map(|(k, v)| (k.as_str(), v.as_slice()))
     }
 
     /// Whether the caller's deadline has passed.
     pub fn deadline_exceeded(&self) -> bool {
-        self.deadline.exceeded()
+        self.call.deadline.exceeded()
     }
 
     /// Whether the caller has gone: it cancelled, its deadline passed, or the server is
     /// stopping. A long View should check this and return early.
     pub fn is_cancelled(&self) -> bool {
-        self.cancelled.is_set() || self.deadline.exceeded()
+        self.call.cancelled.is_set() || self.call.deadline.exceeded()
     }
 
     /// Blocks up to `timeout` or until the call is cancelled, whichever comes first, and
     /// tells which: `true` if cancelled. Use it instead of `sleep` in a View that waits, so
     /// a caller that gives up frees the worker at once.
     pub fn wait_cancelled(&self, timeout: Duration) -> bool {
-        self.cancelled.wait(timeout) || self.deadline.exceeded()
+        self.call.cancelled.wait(timeout) || self.call.deadline.exceeded()
     }
 
     /// Adds response (initial) metadata. Keys ending in `-bin` carry bytes, others text.
@@ -145,7 +134,8 @@ impl Context {
     /// Metadata goes out with the (first) response message; a call that ends with an error
     /// or sends no message sends only its status.
     pub fn set_header(&mut self, key: &str, value: impl AsRef<[u8]>) -> Result<(), A3Error> {
-        let mut slot = lock(&self.response_headers);
+        let slot = self.response_headers.get_or_insert_with(Arc::default).clone();
+        let mut slot = lock(&slot);
         if slot.sent {
             return Err(A3Error::server_known(format!("response header {key:?} set after the first message was sent")));
         }
@@ -165,11 +155,11 @@ impl Context {
     }
 
     pub(crate) fn take_response_headers(&mut self) -> Option<Metadata> {
-        lock(&self.response_headers).take_for_sending()
+        self.response_headers.as_ref().and_then(|slot| lock(slot).take_for_sending())
     }
 
-    pub(crate) fn header_slot(&self) -> Arc<Mutex<HeaderSlot>> {
-        self.response_headers.clone()
+    pub(crate) fn header_slot(&mut self) -> Arc<Mutex<HeaderSlot>> {
+        self.response_headers.get_or_insert_with(Arc::default).clone()
     }
 }
 
@@ -183,15 +173,15 @@ pub(crate) struct CallInfo {
 }
 
 impl CallInfo {
-    pub(crate) fn from_rpc(ctx: &grpcio::RpcContext<'_>) -> CallInfo {
+    pub(crate) fn from_rpc(ctx: &grpcio::RpcContext<'_>) -> Arc<CallInfo> {
         let headers = ctx.request_headers().iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
-        CallInfo {
+        Arc::new(CallInfo {
             method: String::from_utf8_lossy(ctx.method()).into_owned(),
             peer: ctx.peer(),
             headers,
             deadline: ctx.deadline(),
             cancelled: Arc::new(Cancellation::default()),
-        }
+        })
     }
 
     pub(crate) fn is_cancelled(&self) -> bool {
