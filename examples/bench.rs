@@ -5,6 +5,7 @@
 //! bench run --target 127.0.0.1:PORT [--kind unary|server|client|bidi] [--connections N]
 //!           [--concurrency M] [--payload BYTES] [--sleep] [--messages K] [--seconds S | --calls N]
 //! bench compare [--seconds S] [--out DIR]
+//! bench chart [DIR]          (redraws DIR/chart.svg from DIR/results.csv)
 //! ```
 //!
 //! `run` drives one target over N connections with M calls in flight in all and prints
@@ -607,25 +608,30 @@ fn chart(rows: &[Row], path: &Path) -> Result<(), String> {
             .flat_map(|row| row.results.iter().map(move |r| value(r, &row.results[1])))
             .fold(1.0f64, f64::max)
             .min(50.0);
+        // Four slots a scenario: three bars and a gap; the name sits by the middle bar.
+        let slots = rows.len() as i32 * 4;
         let mut chart = ChartBuilder::on(area)
             .caption(title, ("sans-serif", 16))
             .margin(10)
             .x_label_area_size(30)
             .y_label_area_size(220)
-            .build_cartesian_2d(0f64..max * 1.1, 0f64..rows.len() as f64)
+            .build_cartesian_2d(0f64..max * 1.1, 0i32..slots)
             .map_err(|e| err(&e))?;
         chart
             .configure_mesh()
             .disable_y_mesh()
-            .y_labels(rows.len())
-            .y_label_formatter(&|y| rows.get(*y as usize).map(|r| r.scenario.clone()).unwrap_or_default())
+            .y_labels(slots as usize + 1)
+            .y_label_formatter(&|y| match (*y % 4, rows.get((*y / 4) as usize)) {
+                (1, Some(row)) => row.scenario.clone(),
+                _ => String::new(),
+            })
             .draw()
             .map_err(|e| err(&e))?;
         for (i, color) in colors.iter().enumerate() {
             let bars = rows.iter().enumerate().map(|(j, row)| {
-                let y0 = j as f64 + 0.15 + i as f64 * 0.23;
+                let y = j as i32 * 4 + 2 - i as i32;
                 let v = value(&row.results[i], &row.results[1]).min(max * 1.1);
-                Rectangle::new([(0.0, y0), (v, y0 + 0.2)], color.filled())
+                Rectangle::new([(0.0, y), (v, y + 1)], color.filled())
             });
             chart
                 .draw_series(bars)
@@ -635,12 +641,35 @@ fn chart(rows: &[Row], path: &Path) -> Result<(), String> {
         }
         chart
             .configure_series_labels()
+            .position(SeriesLabelPosition::LowerRight)
             .background_style(WHITE.mix(0.8))
             .border_style(BLACK)
             .draw()
             .map_err(|e| err(&e))?;
     }
     root.present().map_err(|e| err(&e))
+}
+
+/// Reads rows back from a `results.csv` written by `compare`.
+fn read_csv(path: &Path) -> Result<Vec<Row>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut rows: Vec<Row> = Vec::new();
+    for line in text.lines().skip(1) {
+        let (scenario, rest) =
+            line.strip_prefix('"').and_then(|l| l.split_once("\",")).ok_or_else(|| format!("bad line {line:?}"))?;
+        let fields: Vec<&str> = rest.split(',').collect();
+        let number = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).ok_or(format!("bad line {line:?}"));
+        let result = (number(1)?, number(2)?, number(3)?, number(4)? as u64);
+        match rows.last_mut() {
+            Some(row) if row.scenario == scenario => row.results.push(result),
+            _ => rows.push(Row {
+                scenario: scenario.to_owned(),
+                streaming: !scenario.starts_with("unary"),
+                results: vec![result],
+            }),
+        }
+    }
+    Ok(rows)
 }
 
 fn parse_run(args: &[String]) -> Result<(String, Scenario, Limit), String> {
@@ -712,7 +741,14 @@ fn main() -> ExitCode {
                 None => compare(seconds, &out),
             }
         }
-        _ => Err("usage: bench run --target HOST:PORT [...] | bench compare [--seconds S] [--out DIR]".into()),
+        Some("chart") => {
+            let dir = PathBuf::from(args.get(1).map(String::as_str).unwrap_or("bench"));
+            read_csv(&dir.join("results.csv")).and_then(|rows| chart(&rows, &dir.join("chart.svg")))
+        }
+        _ => Err(
+            "usage: bench run --target HOST:PORT [...] | bench compare [--seconds S] [--out DIR] | bench chart [DIR]"
+                .into(),
+        ),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
