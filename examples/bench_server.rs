@@ -4,7 +4,7 @@
 //!
 //! * `say_hello` echoes the name; a name starting with `sleep` first blocks 1 ms;
 //! * `say_hello_stream_reply` with name `N:SIZE` streams N replies of SIZE bytes;
-//! * `say_stream_hello_reply` counts the requests; `say_hello_bidi_stream` echoes each.
+//! * `say_stream_hello_reply` and `say_hello_bidi_stream` as in the hello-world example.
 //!
 //! ```text
 //! bench_server --mode a3|raw [--port 0] [--workers N]
@@ -19,9 +19,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use a3grpc::{
-    A3Error, BidiView, ClientStreamingView, Context, Requests, Responses, ServerStreamingView, Servicer, UnaryView,
-};
+use a3grpc::{A3Error, Context, Responses, ServerStreamingView, Servicer, UnaryView};
 use futures::{FutureExt, SinkExt, TryStreamExt};
 use hello::hello_world::{HelloReply, HelloRequest};
 use hello::hello_world_grpc::*;
@@ -62,45 +60,12 @@ impl ServerStreamingView for Stream {
     }
 }
 
-struct Count;
-
-impl ClientStreamingView for Count {
-    type Request = HelloRequest;
-    type Response = HelloReply;
-    fn handle(&self, requests: Requests<HelloRequest>, _: &mut Context) -> Result<HelloReply, A3Error> {
-        let mut n = 0;
-        for request in requests {
-            request?;
-            n += 1;
-        }
-        Ok(hello::reply(n.to_string()))
-    }
-}
-
-struct EchoEach;
-
-impl BidiView for EchoEach {
-    type Request = HelloRequest;
-    type Response = HelloReply;
-    fn handle(
-        &self,
-        requests: Requests<HelloRequest>,
-        out: &mut Responses<HelloReply>,
-        _: &mut Context,
-    ) -> Result<(), A3Error> {
-        for request in requests {
-            out.send(hello::reply(request?.get_name().to_owned()))?;
-        }
-        Ok(())
-    }
-}
-
 fn serve_a3(port: u16, workers: usize) -> Result<(), String> {
     let servicer = Servicer::new()
         .unary(&METHOD_GREETER_SAY_HELLO, Echo)
         .server_streaming(&METHOD_GREETER_SAY_HELLO_STREAM_REPLY, Stream)
-        .client_streaming(&METHOD_GREETER_SAY_STREAM_HELLO_REPLY, Count)
-        .bidi(&METHOD_GREETER_SAY_HELLO_BIDI_STREAM, EchoEach);
+        .client_streaming(&METHOD_GREETER_SAY_STREAM_HELLO_REPLY, hello::CountHellos)
+        .bidi(&METHOD_GREETER_SAY_HELLO_BIDI_STREAM, hello::EchoHellos);
     let conf = a3grpc::Conf::new("127.0.0.1", port, vec![servicer]).max_workers(workers).health(false);
     a3grpc::run_grpc_server(conf).map_err(|e| e.to_string())
 }
@@ -136,14 +101,15 @@ fn serve_raw(port: u16) -> Result<(), String> {
             ctx.spawn(async move {
                 let count = requests.try_fold(0usize, |n, _| async move { Ok(n + 1) }).await;
                 if let Ok(n) = count {
-                    let _ = sink.success(hello::reply(n.to_string())).await;
+                    let _ = sink.success(hello::reply(format!("Hello {n} times!"))).await;
                 }
             });
         })
         .add_duplex_streaming_handler(&METHOD_GREETER_SAY_HELLO_BIDI_STREAM, |ctx, requests, mut sink| {
             ctx.spawn(async move {
-                let mut replies =
-                    requests.map_ok(|r: HelloRequest| (hello::reply(r.get_name().to_owned()), WriteFlags::default()));
+                let mut replies = requests.map_ok(|r: HelloRequest| {
+                    (hello::reply(format!("Hello {}!", r.get_name())), WriteFlags::default())
+                });
                 if sink.send_all(&mut replies).await.is_ok() {
                     let _ = sink.close().await;
                 }

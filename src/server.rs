@@ -528,15 +528,10 @@ pub(crate) fn serve_client_streaming<V: ClientStreamingView>(
     requests: RequestStream<V::Request>,
     sink: DuplexSink<V::Response>,
 ) {
-    let Some(permit) = rt.admit() else { return reject(&ctx, sink) };
-    let call = CallInfo::from_rpc(&ctx);
-    let (requests, release) = read_ahead(&ctx, requests, &call);
     let view = view.clone();
-    start_stream(rt, &ctx, sink, permit, call, Some(release), move |rt, call, tx| {
-        run_stream(rt, call, tx, |responses, ctx| {
-            let response = view.handle(requests, ctx)?;
-            Ok(responses.send(response)?)
-        })
+    serve_request_stream(rt, ctx, requests, sink, move |requests, responses, ctx| {
+        let response = view.handle(requests, ctx)?;
+        Ok(responses.send(response)?)
     });
 }
 
@@ -548,12 +543,25 @@ pub(crate) fn serve_bidi<V: BidiView>(
     requests: RequestStream<V::Request>,
     sink: DuplexSink<V::Response>,
 ) {
+    let view = view.clone();
+    serve_request_stream(rt, ctx, requests, sink, move |requests, responses, ctx| {
+        view.handle(requests, responses, ctx)
+    });
+}
+
+/// What client-streaming and bidi calls share: admission, reading ahead, the View on the pool.
+fn serve_request_stream<Req: Send + 'static, Resp: Send + 'static>(
+    rt: &Arc<Runtime>,
+    ctx: RpcContext<'_>,
+    requests: RequestStream<Req>,
+    sink: DuplexSink<Resp>,
+    body: impl FnOnce(Requests<Req>, &mut Responses<Resp>, &mut Context) -> Result<(), A3Error> + Send + 'static,
+) {
     let Some(permit) = rt.admit() else { return reject(&ctx, sink) };
     let call = CallInfo::from_rpc(&ctx);
     let (requests, release) = read_ahead(&ctx, requests, &call);
-    let view = view.clone();
     start_stream(rt, &ctx, sink, permit, call, Some(release), move |rt, call, tx| {
-        run_stream(rt, call, tx, |responses, ctx| view.handle(requests, responses, ctx))
+        run_stream(rt, call, tx, |responses, ctx| body(requests, responses, ctx))
     });
 }
 

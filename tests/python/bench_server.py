@@ -6,11 +6,9 @@ Prints `PORT n` once bound.
 import logging
 import time
 
-import grpc
-import grpc._server
+import a3serve
 import hello_world_pb2
 import hello_world_pb2_grpc
-from a3grpc.server.start import run_grpc_server
 from a3grpc.server.views import UnaryToUnaryView
 
 
@@ -32,31 +30,16 @@ class BenchServicer(hello_world_pb2_grpc.GreeterServicer):
             yield hello_world_pb2.HelloReply(message=body)
 
     def say_stream_hello_reply(self, request_iterator, context):
-        return hello_world_pb2.HelloReply(message=str(sum(1 for _ in request_iterator)))
+        return hello_world_pb2.HelloReply(message=f"Hello {sum(1 for _ in request_iterator)} times!")
 
     def say_hello_bidi_stream(self, request_iterator, context):
         for request in request_iterator:
-            yield hello_world_pb2.HelloReply(message=request.name)
+            yield hello_world_pb2.HelloReply(message=f"Hello {request.name}!")
 
 
 servicer_mappings = {hello_world_pb2_grpc.add_GreeterServicer_to_server: BenchServicer()}
 
 
-def _announce_port(add_insecure_port):
-    def wrapper(self, address):
-        port = add_insecure_port(self, address)
-        print(f"PORT {port}", flush=True)
-        return port
-    return wrapper
-
-
 if __name__ == "__main__":
     logging.basicConfig(level=logging.WARNING)
-    grpc._server._Server.add_insecure_port = _announce_port(grpc._server._Server.add_insecure_port)
-    run_grpc_server({
-        "host": "127.0.0.1",
-        "port": 0,
-        "max_workers": 16,
-        "maximum_concurrent_rpcs": None,
-        "servicer_mappings": "__main__.servicer_mappings",
-    })
+    a3serve.serve("__main__.servicer_mappings", max_workers=16)

@@ -5,12 +5,10 @@ and the name "NotFoundError" raises NotFoundError, as the Rust example does.
 """
 import logging
 
-import grpc
-import grpc._server
+import a3serve
 import hello_world_pb2
 import hello_world_pb2_grpc
 from a3exception import errors
-from a3grpc.server.start import run_grpc_server
 from a3grpc.server.views import UnaryToUnaryView
 
 
@@ -32,22 +30,6 @@ class GreeterServicer(hello_world_pb2_grpc.GreeterServicer):
 servicer_mappings = {hello_world_pb2_grpc.add_GreeterServicer_to_server: GreeterServicer()}
 
 
-def _announce_port(add_insecure_port):
-    def wrapper(self, address):
-        port = add_insecure_port(self, address)
-        print(f"PORT {port}", flush=True)
-        return port
-    return wrapper
-
-
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO)
-    # a3grpc logs the configured port (0); the bound one is announced here instead.
-    grpc._server._Server.add_insecure_port = _announce_port(grpc._server._Server.add_insecure_port)
-    run_grpc_server({
-        "host": "127.0.0.1",
-        "port": 0,
-        "max_workers": 4,
-        "maximum_concurrent_rpcs": None,
-        "servicer_mappings": "__main__.servicer_mappings",
-    })
+    a3serve.serve("__main__.servicer_mappings", max_workers=4)
