@@ -12,5 +12,7 @@ if cargo clippy --version >/dev/null 2>&1; then
 else
   say "clippy is not installed (rustup component add clippy): skipped"
 fi
+say "docs"
+RUSTDOCFLAGS="-D warnings" cargo doc --release --no-deps --quiet
 
 cargo test --release

@@ -31,7 +31,19 @@ const MAX_BACKOFF: Duration = Duration::from_secs(10);
 /// The parent first checks that the port can be bound (a busy port is an error and no worker
 /// starts), forwards SIGINT/SIGTERM to the workers as SIGTERM, waits for their graceful stop,
 /// and returns an error if any worker failed. A worker that dies unexpectedly is restarted,
-/// with back-off if it keeps dying. See the [module docs](self) for how workers start.
+/// with back-off if it keeps dying.
+///
+/// Workers are started by re-executing the program with the same arguments, never by `fork`
+/// (the gRPC core is not fork-safe): `main` runs again in each worker up to this call, which
+/// there serves. The parent itself never touches gRPC.
+///
+/// ```no_run
+/// use a3grpc::{run_grpc_server_with_multiprocessing, Conf};
+///
+/// let conf = Conf::from_file("conf.toml")?;   // e.g. process_count = 4
+/// run_grpc_server_with_multiprocessing(conf, None)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn run_grpc_server_with_multiprocessing(conf: Conf, process_count: Option<usize>) -> Result<(), ServerError> {
     if let Some(port) = std::env::var_os(WORKER_PORT) {
         let port = port.to_str().and_then(|p| p.parse().ok()).ok_or_else(|| {
