@@ -4,19 +4,8 @@
 
 mod common;
 
-use std::process::Command;
 
 use common::*;
-
-fn write_conf(dir: &tempfile::TempDir, extra: &str) -> std::path::PathBuf {
-    let conf = dir.path().join("conf.toml");
-    std::fs::write(
-        &conf,
-        format!("host = \"127.0.0.1\"\nport = 0\ngraceful_shutdown_seconds = 1\nservicer_mappings = \"app.mappings.servicer_mappings\"\n{extra}"),
-    )
-    .unwrap();
-    conf
-}
 
 fn check(port: u16, services: &[&str]) -> String {
     let out = python_script("health_client.py").arg(port.to_string()).arg("check").args(services).output().unwrap();
@@ -26,11 +15,7 @@ fn check(port: u16, services: &[&str]) -> String {
 
 #[test]
 fn health_is_serving_while_up_and_not_serving_to_watchers_on_sigterm() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut command = Command::new(example("server"));
-    command.arg(write_conf(&dir, ""));
-    let mut server = Peer::spawn(command);
-    let port = server.port("listening on 127.0.0.1:");
+    let ExampleServer { peer: server, port, dir: _conf } = example_server("graceful_shutdown_seconds = 1\n");
 
     let statuses = check(port, &["", "Greeter", "NoSuchService"]);
     assert_eq!(statuses, "<server> SERVING\nGreeter SERVING\nNoSuchService NOT_FOUND\n");
@@ -49,10 +34,6 @@ fn health_is_serving_while_up_and_not_serving_to_watchers_on_sigterm() {
 
 #[test]
 fn health_can_be_turned_off() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut command = Command::new(example("server"));
-    command.arg(write_conf(&dir, "health = false\n"));
-    let mut server = Peer::spawn(command);
-    let port = server.port("listening on 127.0.0.1:");
-    assert_eq!(check(port, &[""]), "<server> UNIMPLEMENTED\n");
+    let server = example_server("health = false\n");
+    assert_eq!(check(server.port, &[""]), "<server> UNIMPLEMENTED\n");
 }

@@ -96,23 +96,12 @@ fn a_busy_port_fails_in_the_supervisor_before_any_worker_starts() {
 #[test]
 fn the_example_server_serves_tls_from_several_processes_when_its_conf_says_so() {
     let pki = Pki::new(&["127.0.0.1"]);
-    let dir = tempfile::tempdir().unwrap();
-    let conf = dir.path().join("conf.toml");
-    std::fs::write(
-        &conf,
-        format!(
-            "host = \"127.0.0.1\"\nport = 0\nprocess_count = 2\nservicer_mappings = \"app.mappings.servicer_mappings\"\n\
-             server_key = {:?}\nserver_cert = {:?}\nca_cert = {:?}\n",
-            pki.path("server.key"),
-            pki.path("server.pem"),
-            pki.path("ca.pem")
-        ),
-    )
-    .unwrap();
-    let mut command = Command::new(example("server"));
-    command.arg(&conf);
-    let mut server = Peer::spawn(command);
-    let port = server.port("listening on 127.0.0.1:");
+    let ExampleServer { peer: mut server, port, dir: _conf } = example_server(&format!(
+        "process_count = 2\nserver_key = {:?}\nserver_cert = {:?}\nca_cert = {:?}\n",
+        pki.path("server.key"),
+        pki.path("server.pem"),
+        pki.path("ca.pem")
+    ));
     server.wait_for_new("listening on");
     server.wait_for_new("listening on");
 

@@ -2,7 +2,6 @@
 
 mod common;
 
-use std::process::Command;
 
 use a3grpc::{A3Error, Error, Side};
 use common::*;
@@ -21,19 +20,8 @@ fn python_client(port: u16, names: &[&str]) -> Vec<Value> {
 
 #[test]
 fn a_python_base_client_gets_the_reply_and_a_typed_error_from_our_example_server() {
-    let dir = tempfile::tempdir().unwrap();
-    let conf = dir.path().join("conf.toml");
-    std::fs::write(
-        &conf,
-        "host = \"127.0.0.1\"\nport = 0\nmax_workers = 4\nservicer_mappings = \"app.mappings.servicer_mappings\"\n",
-    )
-    .unwrap();
-    let mut command = Command::new(example("server"));
-    command.arg(&conf);
-    let mut server = Peer::spawn(command);
-    let port = server.port("listening on 127.0.0.1:");
-
-    let results = python_client(port, &["client", "error"]);
+    let server = example_server("max_workers = 4\n");
+    let results = python_client(server.port, &["client", "error"]);
     assert_eq!(results[0], json!({"ok": "Hello client!"}));
     assert_eq!(
         results[1],

@@ -80,17 +80,7 @@ fn sigterm_finishes_in_flight_calls_within_the_grace_period_then_cancels_and_exi
 
 #[test]
 fn the_demo_examples_round_trip_a_reply_and_a_typed_error_and_stop_gracefully() {
-    let dir = tempfile::tempdir().unwrap();
-    let conf = dir.path().join("conf.toml");
-    std::fs::write(
-        &conf,
-        "host = \"127.0.0.1\"\nport = 0\nmax_workers = 2\nservicer_mappings = \"app.mappings.servicer_mappings\"\n",
-    )
-    .unwrap();
-    let mut command = Command::new(example("server"));
-    command.arg(&conf);
-    let mut server = Peer::spawn(command);
-    let port = server.port("listening on 127.0.0.1:");
+    let ExampleServer { peer: mut server, port, .. } = example_server("max_workers = 2\n");
 
     let out = Command::new(example("client")).arg(format!("127.0.0.1:{port}")).output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);

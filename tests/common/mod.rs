@@ -269,3 +269,25 @@ impl Pki {
         self.dir.path().join(file)
     }
 }
+
+/// The example server (`examples/server.rs`) started with a TOML conf on a free port: the
+/// original's keys, plus `extra` lines.
+pub struct ExampleServer {
+    pub peer: Peer,
+    pub port: u16,
+    /// Holds the conf file, which multi-process workers read again.
+    pub dir: tempfile::TempDir,
+}
+
+pub fn example_server(extra: &str) -> ExampleServer {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let conf = dir.path().join("conf.toml");
+    let text =
+        format!("host = \"127.0.0.1\"\nport = 0\nservicer_mappings = \"app.mappings.servicer_mappings\"\n{extra}");
+    std::fs::write(&conf, text).expect("write conf");
+    let mut command = Command::new(example("server"));
+    command.arg(&conf);
+    let mut peer = Peer::spawn(command);
+    let port = peer.port("listening on 127.0.0.1:");
+    ExampleServer { peer, port, dir }
+}
