@@ -4,8 +4,7 @@
 //! `BaseClient` would:
 //!
 //! ```no_run
-//! # mod hello_world { pub use protobuf::well_known_types::Empty as HelloRequest; pub use protobuf::well_known_types::Empty as HelloReply; }
-//! # mod hello_world_grpc { pub static METHOD_GREETER_SAY_HELLO: grpcio::Method<protobuf::well_known_types::Empty, protobuf::well_known_types::Empty> = grpcio::Method { ty: grpcio::MethodType::Unary, name: "/Greeter/say_hello", req_mar: grpcio::Marshaller { ser: grpcio::pb_ser, de: grpcio::pb_de }, resp_mar: grpcio::Marshaller { ser: grpcio::pb_ser, de: grpcio::pb_de } }; }
+//! # include!(concat!(env!("OUT_DIR"), "/hello_world_mod.rs"));
 //! use a3grpc::{BaseClient, Error};
 //! use hello_world::{HelloReply, HelloRequest};
 //! use hello_world_grpc::METHOD_GREETER_SAY_HELLO;
@@ -18,13 +17,15 @@
 //!     }
 //! }
 //!
+//! # fn main() -> Result<(), Error> {
 //! let greeter = GreeterClient(BaseClient::connect("127.0.0.1", 50051)?);
 //! match greeter.say_hello(&HelloRequest::new()) {
 //!     Ok(reply) => println!("{reply:?}"),
 //!     Err(Error::A3(err)) => println!("the server said {}: {}", err.name(), err.message()),
 //!     Err(other) => println!("the call failed: {other}"),
 //! }
-//! # Ok::<(), Error>(())
+//! # Ok(())
+//! # }
 //! ```
 
 use std::fmt;

@@ -17,13 +17,14 @@ type Register = Arc<dyn Fn(ServiceBuilder, &Arc<Runtime>) -> ServiceBuilder + Se
 /// method path and the message codecs, so a View's request and response types are checked
 /// against the proto at compile time. RPCs without a View answer UNIMPLEMENTED.
 ///
-/// ```no_run
-/// # mod hello_world_grpc { pub static METHOD_GREETER_SAY_HELLO: grpcio::Method<protobuf::well_known_types::Empty, protobuf::well_known_types::Empty> = grpcio::Method { ty: grpcio::MethodType::Unary, name: "/Greeter/say_hello", req_mar: grpcio::Marshaller { ser: grpcio::pb_ser, de: grpcio::pb_de }, resp_mar: grpcio::Marshaller { ser: grpcio::pb_ser, de: grpcio::pb_de } }; }
-/// # use protobuf::well_known_types::Empty as HelloRequest; use protobuf::well_known_types::Empty as HelloReply;
+/// ```
+/// # include!(concat!(env!("OUT_DIR"), "/hello_world_mod.rs"));
 /// use a3grpc::{A3Error, Context, Servicer, UnaryView};
+/// use hello_world::{HelloReply, HelloRequest};
 /// use hello_world_grpc::METHOD_GREETER_SAY_HELLO;
 ///
 /// struct SayHello;
+///
 /// impl UnaryView for SayHello {
 ///     type Request = HelloRequest;
 ///     type Response = HelloReply;
@@ -32,7 +33,10 @@ type Register = Arc<dyn Fn(ServiceBuilder, &Arc<Runtime>) -> ServiceBuilder + Se
 ///     }
 /// }
 ///
+/// # fn main() {
 /// let greeter = Servicer::new().unary(&METHOD_GREETER_SAY_HELLO, SayHello);
+/// assert_eq!(greeter.methods().collect::<Vec<_>>(), ["/Greeter/say_hello"]);
+/// # }
 /// ```
 #[derive(Clone, Default)]
 pub struct Servicer {
