@@ -11,8 +11,8 @@
 //! `run` drives one target over N connections with M calls in flight in all and prints
 //! progress, calls/s, latency percentiles (HDR histogram) and errors by status.
 //!
-//! `compare` starts each server itself, one after the other, and runs every scenario against
-//! it: the a3grpc bench server (Views on the worker pool), the same service on raw grpcio
+//! `compare` starts each server itself, one after the other, pinned to half the CPUs (the load
+//! generator gets the other half), and runs every scenario against it: the a3grpc bench server (Views on the worker pool), the same service on raw grpcio
 //! handlers (the engine's ceiling), and Python a3grpc 0.3.0 (needs the test venv, see
 //! `scripts/setup.sh --python`). It measures the server's CPU time and memory from /proc,
 //! prints a table with the ratios a3grpc/raw and a3grpc/Python, and writes `results.md`,
@@ -487,9 +487,15 @@ fn compare(seconds: f64, out: &Path) -> Result<(), String> {
         .map(|s| Row { scenario: s.name.clone(), streaming: s.kind != Kind::Unary, results: Vec::new() })
         .collect();
     let mut memory = Vec::new();
+    let (server_cpus, client_cpus) = split_cpus();
     for server in servers {
         eprintln!("== {}", server.label());
-        let process = server.start(stubs.path())?;
+        // The server gets its own CPUs (inherited at spawn) and the load generator the rest,
+        // so they do not compete and the numbers measure the server.
+        pin(&server_cpus);
+        let process = server.start(stubs.path());
+        pin(&client_cpus);
+        let process = process?;
         let target = format!("127.0.0.1:{}", process.port);
         // Warm-up: connections, thread pools and caches.
         drive(&target, &plan[1], &Limit::Time(Duration::from_millis(500)), false);
@@ -505,7 +511,7 @@ fn compare(seconds: f64, out: &Path) -> Result<(), String> {
         let (idle, connections, streams) = memory_profile(&process);
         memory.push((server.label(), idle, connections, streams, process.memory_kib("VmHWM")));
     }
-    let table = render(&rows, &memory, seconds);
+    let table = render(&rows, &memory, seconds, &(server_cpus, client_cpus));
     println!("\n{table}");
     std::fs::create_dir_all(out).map_err(|e| e.to_string())?;
     std::fs::write(out.join("results.md"), &table).map_err(|e| e.to_string())?;
@@ -515,12 +521,45 @@ fn compare(seconds: f64, out: &Path) -> Result<(), String> {
     Ok(())
 }
 
-fn render(rows: &[Row], memory: &[(&str, u64, u64, u64, u64)], seconds: f64) -> String {
+/// Half the CPUs for the server, the other half for the load generator (all of them for both
+/// on a one-CPU machine).
+fn split_cpus() -> (Vec<usize>, Vec<usize>) {
+    let cpus: Vec<usize> = (0..std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)).collect();
+    if cpus.len() < 2 {
+        return (cpus.clone(), cpus);
+    }
+    let (client, server) = cpus.split_at(cpus.len() / 2);
+    (server.to_vec(), client.to_vec())
+}
+
+/// Restricts this process (and what it spawns from now on) to `cpus`.
+fn pin(cpus: &[usize]) {
+    // SAFETY: a zeroed cpu_set_t is a valid empty set; CPU_SET writes inside it, and
+    // sched_setaffinity reads it; pid 0 is this process.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        for &cpu in cpus {
+            libc::CPU_SET(cpu, &mut set);
+        }
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+    }
+}
+
+fn render(
+    rows: &[Row],
+    memory: &[(&str, u64, u64, u64, u64)],
+    seconds: f64,
+    cpus: &(Vec<usize>, Vec<usize>),
+) -> String {
     let mut t = String::new();
-    let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let (server_cpus, client_cpus) = cpus;
+    let mut all: Vec<usize> = server_cpus.iter().chain(client_cpus).copied().collect();
+    all.sort_unstable();
+    all.dedup();
     let _ = writeln!(
         t,
-        "Machine: {cpus} CPUs, {}; {seconds} s per scenario; client and server on one machine.\n",
+        "Machine: {} CPUs, {}; {seconds} s per scenario; server pinned to CPUs {server_cpus:?}, load generator to CPUs {client_cpus:?}.\n",
+        all.len(),
         kernel()
     );
     let _ = writeln!(t, "Throughput is calls/s for unary scenarios, messages/s for streaming ones.\n");

@@ -4,7 +4,6 @@
 
 mod common;
 
-
 use common::*;
 
 fn check(port: u16, services: &[&str]) -> String {

@@ -2,7 +2,6 @@
 
 mod common;
 
-
 use a3grpc::{A3Error, Error, Side};
 use common::*;
 use serde_json::{json, Value};
