@@ -357,6 +357,14 @@ fn examples_dir() -> PathBuf {
     std::env::current_exe().ok().and_then(|p| p.parent().map(Path::to_path_buf)).unwrap_or_default()
 }
 
+/// The checkout whose Python server and proto to use: CARGO_MANIFEST_DIR as `cargo run` and
+/// scripts/bench.sh set it, else the one this binary was built from.
+fn repo_root() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
+}
+
 fn venv_python() -> PathBuf {
     let venv = std::env::var_os("A3GRPC_VENV")
         .map(PathBuf::from)
@@ -366,12 +374,14 @@ fn venv_python() -> PathBuf {
 
 fn python_stubs() -> Result<tempfile::TempDir, String> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let root = env!("CARGO_MANIFEST_DIR");
+    let root = repo_root();
     let status = Command::new(venv_python())
-        .args(["-m", "grpc_tools.protoc", &format!("-I{root}/proto")])
+        .arg("-m")
+        .arg("grpc_tools.protoc")
+        .arg(format!("-I{}", root.join("proto").display()))
         .arg(format!("--python_out={}", dir.path().display()))
         .arg(format!("--grpc_python_out={}", dir.path().display()))
-        .arg(format!("{root}/proto/hello_world.proto"))
+        .arg(root.join("proto/hello_world.proto"))
         .status()
         .map_err(|e| format!("no Python venv ({e}): run `bash scripts/setup.sh --python`"))?;
     if !status.success() {
@@ -406,7 +416,7 @@ impl Server {
             Server::Python => {
                 let mut command = Command::new(venv_python());
                 command
-                    .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/bench_server.py"))
+                    .arg(repo_root().join("tests/python/bench_server.py"))
                     .env("PYTHONPATH", stubs)
                     .env("PYTHONUNBUFFERED", "1");
                 ServerProcess::start(command, "PORT ")

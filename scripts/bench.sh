@@ -8,4 +8,4 @@ cd "$(dirname "$0")/.."
 source scripts/setup.sh --python
 
 build_quietly --examples
-"${CARGO_TARGET_DIR:-target}/release/examples/bench" compare --out bench "$@"
+CARGO_MANIFEST_DIR="$PWD" "${CARGO_TARGET_DIR:-target}/release/examples/bench" compare --out bench "$@"

@@ -383,7 +383,6 @@ pub(crate) fn serve_unary<V: UnaryView>(
     }
 
     ctx.spawn(async move {
-        let _permit = permit;
         // Wait for the worker's reply, watching the call meanwhile: if the client cancels or
         // its deadline passes, the flag tells a queued job to skip its View and a running View
         // that it may stop.
@@ -398,9 +397,12 @@ pub(crate) fn serve_unary<V: UnaryView>(
             reply.poll_unpin(cx).map(Result::ok)
         })
         .await;
+        // The View is done: its slot is free before the status goes out, so a client that
+        // sees the end and calls again at once is not turned away. Held until now, the limit
+        // counts the work, not just the calls.
+        drop(permit);
         if client_gone {
-            // The call is over; what the View produced has nowhere to go. The permit was held
-            // until the View returned, so the limit counts the work, not just the calls.
+            // The call is over; what the View produced has nowhere to go.
             return;
         }
         match outcome {
@@ -719,6 +721,14 @@ async fn pump<T, S: StreamSink<T>>(
             None => break None,
         }
     };
+    // The View has returned (End comes after it): free its slot before the status goes out,
+    // so a client that sees the end and calls again at once is not turned away.
+    let permit = if end.is_some() {
+        drop(permit);
+        None
+    } else {
+        Some(permit)
+    };
     if !client_gone {
         let _ = match end {
             Some(Ok(())) => sink.close().await,
@@ -727,7 +737,7 @@ async fn pump<T, S: StreamSink<T>>(
         };
     }
     drop(release);
-    // The permit is held until the worker has let go of the call.
+    // Otherwise the permit is held until the worker has let go of the call.
     while rx.next().await.is_some() {}
     drop(permit);
 }

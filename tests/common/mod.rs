@@ -200,18 +200,28 @@ pub fn python() -> PathBuf {
     python
 }
 
+/// The checkout under test. Cargo sets CARGO_MANIFEST_DIR when it runs a test; the value
+/// compiled in is only a fallback, since a build shared between checkouts may come from another.
+pub fn repo_root() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
+}
+
 /// Python stubs for proto/hello_world.proto, generated once per test binary.
 pub fn python_stubs() -> &'static Path {
     static STUBS: OnceLock<tempfile::TempDir> = OnceLock::new();
     STUBS
         .get_or_init(|| {
             let dir = tempfile::tempdir().expect("temp dir");
-            let root = env!("CARGO_MANIFEST_DIR");
+            let root = repo_root();
             let out = Command::new(python())
-                .args(["-m", "grpc_tools.protoc", &format!("-I{root}/proto")])
+                .arg("-m")
+                .arg("grpc_tools.protoc")
+                .arg(format!("-I{}", root.join("proto").display()))
                 .arg(format!("--python_out={}", dir.path().display()))
                 .arg(format!("--grpc_python_out={}", dir.path().display()))
-                .arg(format!("{root}/proto/hello_world.proto"))
+                .arg(root.join("proto/hello_world.proto"))
                 .output()
                 .expect("run grpc_tools.protoc");
             assert!(out.status.success(), "grpc_tools.protoc failed: {}", String::from_utf8_lossy(&out.stderr));
@@ -224,7 +234,7 @@ pub fn python_stubs() -> &'static Path {
 pub fn python_script(name: &str) -> Command {
     let mut command = Command::new(python());
     command
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python").join(name))
+        .arg(repo_root().join("tests/python").join(name))
         .env("PYTHONPATH", python_stubs())
         .env("PYTHONUNBUFFERED", "1");
     command
