@@ -21,6 +21,8 @@
 #[path = "shared/hello.rs"]
 #[allow(dead_code)]
 mod hello;
+#[path = "shared/python.rs"]
+mod python;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -357,37 +359,8 @@ fn examples_dir() -> PathBuf {
     std::env::current_exe().ok().and_then(|p| p.parent().map(Path::to_path_buf)).unwrap_or_default()
 }
 
-/// The checkout whose Python server and proto to use: CARGO_MANIFEST_DIR as `cargo run` and
-/// scripts/bench.sh set it, else the one this binary was built from.
-fn repo_root() -> PathBuf {
-    std::env::var_os("CARGO_MANIFEST_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
-}
-
 fn venv_python() -> PathBuf {
-    let venv = std::env::var_os("A3GRPC_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/a3grpc/venv"));
-    venv.join("bin/python")
-}
-
-fn python_stubs() -> Result<tempfile::TempDir, String> {
-    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let root = repo_root();
-    let status = Command::new(venv_python())
-        .arg("-m")
-        .arg("grpc_tools.protoc")
-        .arg(format!("-I{}", root.join("proto").display()))
-        .arg(format!("--python_out={}", dir.path().display()))
-        .arg(format!("--grpc_python_out={}", dir.path().display()))
-        .arg(root.join("proto/hello_world.proto"))
-        .status()
-        .map_err(|e| format!("no Python venv ({e}): run `bash scripts/setup.sh --python`"))?;
-    if !status.success() {
-        return Err("grpc_tools.protoc failed".into());
-    }
-    Ok(dir)
+    python::venv().join("bin/python")
 }
 
 #[derive(Clone, Copy)]
@@ -416,7 +389,7 @@ impl Server {
             Server::Python => {
                 let mut command = Command::new(venv_python());
                 command
-                    .arg(repo_root().join("tests/python/bench_server.py"))
+                    .arg(python::repo_root().join("tests/python/bench_server.py"))
                     .env("PYTHONPATH", stubs)
                     .env("PYTHONUNBUFFERED", "1");
                 ServerProcess::start(command, "PORT ")
@@ -489,7 +462,7 @@ fn memory_profile(server: &ServerProcess) -> (u64, u64, u64) {
 }
 
 fn compare(seconds: f64, out: &Path) -> Result<(), String> {
-    let stubs = python_stubs()?;
+    let stubs = python::hello_world_stubs()?;
     let servers = [Server::A3, Server::Raw, Server::Python];
     let plan = scenarios();
     let mut rows: Vec<Row> = plan

@@ -4,6 +4,8 @@
 
 #[path = "../../examples/shared/hello.rs"]
 pub mod hello;
+#[path = "../../examples/shared/python.rs"]
+pub mod python_peers;
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -17,6 +19,8 @@ pub use hello::hello_world::{HelloReply, HelloRequest};
 pub use hello::hello_world_grpc::METHOD_GREETER_SAY_HELLO;
 #[allow(unused_imports)]
 pub use hello::{reply, request};
+#[allow(unused_imports)]
+pub use python_peers::{hello_world_stubs, repo_root, venv};
 
 /// A unary Greeter View made from a closure, so each test states its behaviour inline.
 pub struct FnView<F>(pub F);
@@ -188,46 +192,19 @@ fn forward(stream: impl Read + Send + 'static, tx: mpsc::Sender<String>) {
 
 /// The venv python with grpcio 1.70, grpcio-tools and a3grpc 0.3.0, made by `scripts/test.sh`.
 pub fn python() -> PathBuf {
-    let venv = std::env::var_os("A3GRPC_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/a3grpc/venv"));
-    let python = venv.join("bin/python");
+    let python = venv().join("bin/python");
     assert!(
         python.exists(),
         "no Python venv at {}: run `bash scripts/test.sh`, which creates it (or set A3GRPC_VENV)",
-        venv.display()
+        venv().display()
     );
     python
-}
-
-/// The checkout under test. Cargo sets CARGO_MANIFEST_DIR when it runs a test; the value
-/// compiled in is only a fallback, since a build shared between checkouts may come from another.
-pub fn repo_root() -> PathBuf {
-    std::env::var_os("CARGO_MANIFEST_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
 }
 
 /// Python stubs for proto/hello_world.proto, generated once per test binary.
 pub fn python_stubs() -> &'static Path {
     static STUBS: OnceLock<tempfile::TempDir> = OnceLock::new();
-    STUBS
-        .get_or_init(|| {
-            let dir = tempfile::tempdir().expect("temp dir");
-            let root = repo_root();
-            let out = Command::new(python())
-                .arg("-m")
-                .arg("grpc_tools.protoc")
-                .arg(format!("-I{}", root.join("proto").display()))
-                .arg(format!("--python_out={}", dir.path().display()))
-                .arg(format!("--grpc_python_out={}", dir.path().display()))
-                .arg(root.join("proto/hello_world.proto"))
-                .output()
-                .expect("run grpc_tools.protoc");
-            assert!(out.status.success(), "grpc_tools.protoc failed: {}", String::from_utf8_lossy(&out.stderr));
-            dir
-        })
-        .path()
+    STUBS.get_or_init(|| hello_world_stubs().unwrap_or_else(|e| panic!("{e}"))).path()
 }
 
 /// A Python script from tests/python, run with the stubs on its path.
