@@ -12,10 +12,10 @@
 //! progress, calls/s, latency percentiles (HDR histogram) and errors by status.
 //!
 //! `compare` starts each server itself, one after the other, pinned to half the CPUs (the load
-//! generator gets the other half), and runs every scenario against it: the a3grpc bench server (Views on the worker pool), the same service on raw grpcio
-//! handlers (the engine's ceiling), and Python a3grpc 0.3.0 (needs the test venv, see
-//! `scripts/setup.sh --python`). It measures the server's CPU time and memory from /proc,
-//! prints a table with the ratios a3grpc/raw and a3grpc/Python, and writes `results.md`,
+//! generator gets the other half), and runs every scenario against it: the a3grpc bench
+//! server (Views on the worker pool), the same service on raw grpcio handlers (the engine's
+//! ceiling), and Python a3grpc 0.3.0 (needs the test venv, see `scripts/setup.sh --python`).
+//! It measures the server's CPU time, thread switches and memory from /proc, prints a table with the ratios a3grpc/raw and a3grpc/Python, and writes `results.md`,
 //! `results.csv` and `chart.svg` into the output folder (default `bench/`).
 
 #[path = "shared/hello.rs"]
@@ -325,6 +325,21 @@ impl ServerProcess {
         ticks / hz
     }
 
+    /// Context switches (voluntary and not) of all the server's threads so far, from /proc.
+    fn context_switches(&self) -> u64 {
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{}/task", self.pid())) else { return 0 };
+        let mut total = 0;
+        for task in tasks.flatten() {
+            let status = std::fs::read_to_string(task.path().join("status")).unwrap_or_default();
+            total += status
+                .lines()
+                .filter(|l| l.contains("ctxt_switches:"))
+                .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+                .sum::<u64>();
+        }
+        total
+    }
+
     /// A `/proc/PID/status` field in KiB (`VmRSS`, `VmHWM`).
     fn memory_kib(&self, field: &str) -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
@@ -434,7 +449,22 @@ fn scenarios() -> Vec<Scenario> {
 struct Row {
     scenario: String,
     streaming: bool,
-    results: Vec<(f64, f64, f64, u64)>, // rate, p99 µs, server CPU s, errors
+    /// One per server, in the order a3grpc, raw grpcio, Python.
+    results: Vec<Measured>,
+}
+
+/// One server in one scenario. "Unit" is a call for unary scenarios, a message for streaming.
+#[derive(Clone, Copy)]
+struct Measured {
+    rate: f64,
+    p99_us: f64,
+    /// Server CPU time (user + system) per unit.
+    cpu_us: f64,
+    /// Server threads put to sleep or preempted per unit: the price of each hand-off
+    /// between threads, which is what separates a pool of workers from handlers on the I/O
+    /// threads.
+    switches: f64,
+    errors: u64,
 }
 
 /// RSS of an idle server, with 1,000 idle connections, and with 10,000 in-flight streams.
@@ -483,13 +513,20 @@ fn compare(seconds: f64, out: &Path) -> Result<(), String> {
         // Warm-up: connections, thread pools and caches.
         drive(&target, &plan[1], &Limit::Time(Duration::from_millis(500)), false);
         for (row, s) in rows.iter_mut().zip(&plan) {
-            let cpu = process.cpu_seconds();
+            let (cpu, switches) = (process.cpu_seconds(), process.context_switches());
             let report = drive(&target, s, &Limit::Time(Duration::from_secs_f64(seconds)), true);
-            let cpu = process.cpu_seconds() - cpu;
+            let (cpu, switches) = (process.cpu_seconds() - cpu, process.context_switches() - switches);
             print_report(s, &report);
-            let rate = if row.streaming { report.message_rate() } else { report.rate() };
-            let errors = report.errors.values().sum();
-            row.results.push((rate, report.percentile_us(0.99), cpu, errors));
+            let (rate, units) =
+                if row.streaming { (report.message_rate(), report.messages) } else { (report.rate(), report.calls) };
+            let units = units.max(1) as f64;
+            row.results.push(Measured {
+                rate,
+                p99_us: report.percentile_us(0.99),
+                cpu_us: cpu * 1e6 / units,
+                switches: switches as f64 / units,
+                errors: report.errors.values().sum(),
+            });
         }
         let (idle, connections, streams) = memory_profile(&process);
         memory.push((server.label(), idle, connections, streams, process.memory_kib("VmHWM")));
@@ -548,32 +585,36 @@ fn render(
     let _ = writeln!(t, "Throughput is calls/s for unary scenarios, messages/s for streaming ones.\n");
     let _ = writeln!(
         t,
-        "| scenario | a3grpc /s | raw grpcio /s | Python /s | a3/raw | a3/Python | p99 a3 µs | p99 raw µs | p99 Python µs | p99 a3/raw | server CPU s (a3, raw, Py) | errors (a3, raw, Py) |"
+        "| scenario | a3grpc /s | raw grpcio /s | Python /s | a3/raw | a3/Python | p99 a3 µs | p99 raw µs | p99 Python µs | p99 a3/raw | server CPU µs per unit (a3, raw, Py) | thread switches per unit (a3, raw, Py) | errors (a3, raw, Py) |"
     );
-    let _ = writeln!(t, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|");
+    let _ = writeln!(t, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---|");
     for row in rows {
         let [a3, raw, py] = [row.results[0], row.results[1], row.results[2]];
         let _ = writeln!(
             t,
-            "| {} | {:.0} | {:.0} | {:.0} | {:.2} | {:.1} | {:.0} | {:.0} | {:.0} | {:.2} | {:.1}, {:.1}, {:.1} | {}, {}, {} |",
+            "| {} | {:.0} | {:.0} | {:.0} | {:.2} | {:.1} | {:.0} | {:.0} | {:.0} | {:.2} | {:.1}, {:.1}, {:.1} | {:.2}, {:.2}, {:.2} | {}, {}, {} |",
             row.scenario,
-            a3.0,
-            raw.0,
-            py.0,
-            a3.0 / raw.0.max(1e-9),
-            a3.0 / py.0.max(1e-9),
-            a3.1,
-            raw.1,
-            py.1,
-            a3.1 / raw.1.max(1e-9),
-            a3.2,
-            raw.2,
-            py.2,
-            a3.3,
-            raw.3,
-            py.3
+            a3.rate,
+            raw.rate,
+            py.rate,
+            a3.rate / raw.rate.max(1e-9),
+            a3.rate / py.rate.max(1e-9),
+            a3.p99_us,
+            raw.p99_us,
+            py.p99_us,
+            a3.p99_us / raw.p99_us.max(1e-9),
+            a3.cpu_us,
+            raw.cpu_us,
+            py.cpu_us,
+            a3.switches,
+            raw.switches,
+            py.switches,
+            a3.errors,
+            raw.errors,
+            py.errors
         );
     }
+    let _ = writeln!(t, "\nA unit is a call (unary) or a message (streaming).");
     let _ = writeln!(t, "\n| server memory (RSS) | idle | 1,000 idle connections | 10,000 in-flight streams | peak |");
     let _ = writeln!(t, "|---|---:|---:|---:|---:|");
     for (label, idle, conns, streams, peak) in memory {
@@ -596,10 +637,15 @@ fn kernel() -> String {
 }
 
 fn csv(rows: &[Row]) -> String {
-    let mut t = String::from("scenario,server,throughput_per_s,p99_us,server_cpu_s,errors\n");
+    let mut t =
+        String::from("scenario,server,throughput_per_s,p99_us,server_cpu_us_per_unit,switches_per_unit,errors\n");
     for row in rows {
         for (label, r) in ["a3grpc", "raw_grpcio", "python_a3grpc"].iter().zip(&row.results) {
-            let _ = writeln!(t, "\"{}\",{label},{:.1},{:.1},{:.2},{}", row.scenario, r.0, r.1, r.2, r.3);
+            let _ = writeln!(
+                t,
+                "\"{}\",{label},{:.1},{:.1},{:.2},{:.3},{}",
+                row.scenario, r.rate, r.p99_us, r.cpu_us, r.switches, r.errors
+            );
         }
     }
     t
@@ -618,11 +664,11 @@ fn chart(rows: &[Row], path: &Path) -> Result<(), String> {
         (&left, "throughput vs raw grpcio (higher is better)", 0usize),
         (&right, "p99 latency vs raw grpcio (lower is better)", 1usize),
     ] {
-        let value = |r: &(f64, f64, f64, u64), raw: &(f64, f64, f64, u64)| {
+        let value = |r: &Measured, raw: &Measured| {
             if pick == 0 {
-                r.0 / raw.0.max(1e-9)
+                r.rate / raw.rate.max(1e-9)
             } else {
-                r.1 / raw.1.max(1e-9)
+                r.p99_us / raw.p99_us.max(1e-9)
             }
         };
         let max = rows
@@ -681,7 +727,13 @@ fn read_csv(path: &Path) -> Result<Vec<Row>, String> {
             line.strip_prefix('"').and_then(|l| l.split_once("\",")).ok_or_else(|| format!("bad line {line:?}"))?;
         let fields: Vec<&str> = rest.split(',').collect();
         let number = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).ok_or(format!("bad line {line:?}"));
-        let result = (number(1)?, number(2)?, number(3)?, number(4)? as u64);
+        let result = Measured {
+            rate: number(1)?,
+            p99_us: number(2)?,
+            cpu_us: number(3)?,
+            switches: number(4)?,
+            errors: number(5)? as u64,
+        };
         match rows.last_mut() {
             Some(row) if row.scenario == scenario => row.results.push(result),
             _ => rows.push(Row {

@@ -27,3 +27,17 @@ fn the_load_generator_drives_every_kind_against_the_bench_server() {
         assert!(stdout.contains("p99"), "{kind}: {stdout}");
     }
 }
+
+#[test]
+fn the_published_results_redraw_into_a_chart() {
+    // The committed results are what the README shows; the chart must still read them.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let published = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/results.csv");
+    std::fs::copy(&published, dir.path().join("results.csv")).expect("bench/results.csv is committed");
+    let out = Command::new(example("bench")).arg("chart").arg(dir.path()).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let svg = std::fs::read_to_string(dir.path().join("chart.svg")).expect("chart.svg written");
+    for label in ["a3grpc", "raw grpcio", "Python a3grpc", "unary 16 B, c=16, 1 conn"] {
+        assert!(svg.contains(label), "the chart shows {label:?}");
+    }
+}
