@@ -16,7 +16,7 @@
 use std::ffi::CString;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::Poll;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -25,8 +25,8 @@ use futures::channel::{mpsc, oneshot};
 use futures::future::poll_fn;
 use futures::{Future, FutureExt, Sink, SinkExt, StreamExt};
 use grpcio::{
-    CertificateRequestType, ChannelBuilder, DuplexSink, EnvBuilder, Metadata, RequestStream, RpcContext, RpcStatus,
-    ServerBuilder, ServerCredentials, ServerCredentialsBuilder, ServerStreamingSink, WriteFlags,
+    CertificateRequestType, ChannelBuilder, ClientStreamingSink, DuplexSink, EnvBuilder, Metadata, RequestStream,
+    RpcContext, RpcStatus, ServerBuilder, ServerCredentials, ServerCredentialsBuilder, ServerStreamingSink, WriteFlags,
 };
 use grpcio_health::{HealthService, ServingStatus};
 
@@ -36,8 +36,8 @@ use crate::interceptor::{self, Interceptor, Outcome};
 use crate::pool::{Pool, Submitter};
 use crate::servicer::resolve_mappings;
 use crate::view::{
-    BidiView, CallInfo, Cancellation, ClientStreamingView, Context, Out, Requests, Responses, ServerStreamingView,
-    UnaryView,
+    BidiView, CallInfo, Cancellation, ClientStreamingView, Context, Out, Probe, Requests, Responses,
+    ServerStreamingView, UnaryView,
 };
 
 /// Why a server could not start.
@@ -351,6 +351,7 @@ const SO_REUSEPORT: &str = "grpc.so_reuseport";
 const RESOURCE_EXHAUSTED: i32 = 8;
 const CANCELLED: i32 = 1;
 const DEADLINE_EXCEEDED: i32 = 4;
+const INTERNAL: i32 = 13;
 const UNAVAILABLE: i32 = 14;
 
 /// What a worker hands back to the I/O thread.
@@ -360,70 +361,78 @@ enum Reply<T> {
 }
 
 /// A unary call arrives here, on a grpcio I/O thread. Nothing here may block.
+///
+/// It comes through grpcio's client-streaming handler (on the wire, a unary call is a client
+/// stream of one message): that handler's sink sends the reply, its metadata and the status
+/// in one batch, where the streaming sinks need two, and its request stream, unlike grpcio's
+/// unary handler, can tell a worker that the call has ended.
 pub(crate) fn serve_unary<V: UnaryView>(
     rt: &Arc<Runtime>,
     view: &Arc<V>,
     ctx: RpcContext<'_>,
-    request: V::Request,
-    mut sink: ServerStreamingSink<V::Response>,
+    mut requests: RequestStream<V::Request>,
+    mut sink: ClientStreamingSink<V::Response>,
 ) {
-    let Some(permit) = rt.admit() else { return reject(&ctx, sink) };
+    let Some(permit) = rt.admit() else { return reject(&ctx, sink, requests) };
     let call = CallInfo::from_rpc(&ctx);
-    let cancelled = call.cancelled.clone();
-    let (reply_tx, mut reply) = oneshot::channel();
-    let job = {
-        let (rt, view) = (rt.clone(), view.clone());
-        Box::new(move || {
-            let _ = reply_tx.send(run_view(&rt, &*view, &call, request));
-        })
-    };
-    if rt.pool.submit(job).is_err() {
-        ctx.spawn(sink.fail(error::status(UNAVAILABLE, "the server is shutting down")).map(|_| ()));
-        return;
-    }
-
+    let (rt, view) = (rt.clone(), view.clone());
     ctx.spawn(async move {
-        // Wait for the worker's reply, watching the call meanwhile: if the client cancels or
-        // its deadline passes, the flag tells a queued job to skip its View and a running View
-        // that it may stop.
-        let mut client_gone = false;
-        let outcome = poll_fn(|cx| {
-            if !client_gone {
-                if let Poll::Ready(Err(_)) = sink.poll_ready_unpin(cx) {
-                    client_gone = true;
-                    cancelled.set();
-                }
+        let request = match requests.next().await {
+            Some(Ok(request)) => request,
+            Some(Err(err)) => {
+                let _ = sink.fail(error::status(INTERNAL, format!("could not read the request: {err}"))).await;
+                return;
             }
-            reply.poll_unpin(cx).map(Result::ok)
-        })
-        .await;
+            None => {
+                let _ = sink.fail(error::status(INTERNAL, "the call carried no request")).await;
+                return;
+            }
+        };
+        // The request stream stays with the call until its status is out (grpcio cancels a
+        // call whose stream is dropped before its end), and meanwhile answers "has the call
+        // ended?" for the View: a queued one that is cancelled is dropped unrun, a running
+        // one sees `is_cancelled`.
+        call.cancelled.probe_with(call_ended(requests));
+        let (reply_tx, reply) = oneshot::channel();
+        let job = {
+            let (rt, call) = (rt.clone(), call.clone());
+            Box::new(move || {
+                let _ = reply_tx.send(run_view(&rt, &*view, &call, request));
+            })
+        };
+        if rt.pool.submit(job).is_err() {
+            let _ = sink.fail(error::status(UNAVAILABLE, "the server is shutting down")).await;
+            return;
+        }
+        let outcome = reply.await;
         // The View is done: its slot is free before the status goes out, so a client that
         // sees the end and calls again at once is not turned away. Held until now, the limit
         // counts the work, not just the calls.
         drop(permit);
-        if client_gone {
-            // The call is over; what the View produced has nowhere to go.
-            return;
-        }
-        match outcome {
-            Some(Reply::Message(message, headers)) => {
+        let _ = match outcome {
+            Ok(Reply::Message(message, headers)) => {
                 if let Some(headers) = headers {
                     sink.set_headers(headers);
                 }
-                // Buffered so the message leaves together with the status.
-                let flags = WriteFlags::default().buffer_hint(true);
-                if sink.send((message, flags)).await.is_ok() {
-                    let _ = sink.close().await;
-                }
+                sink.success(message).await
             }
-            Some(Reply::Status(status)) => {
-                let _ = sink.fail(status).await;
-            }
-            None => {
-                let _ = sink.fail(error::status(UNAVAILABLE, "the server stopped before the call ran")).await;
-            }
-        }
+            Ok(Reply::Status(status)) => sink.fail(status).await,
+            Err(_) => sink.fail(error::status(UNAVAILABLE, "the server stopped before the call ran")).await,
+        };
+        drop(call);
     });
+}
+
+/// Asks a unary call's request stream, past its one message, whether the call has ended.
+/// Polled without a waker: nobody is woken when it ends, so a waiting View asks again now
+/// and then.
+fn call_ended<T: Send + 'static>(requests: RequestStream<T>) -> Probe {
+    let requests = Mutex::new(requests);
+    Box::new(move || {
+        let mut cx = std::task::Context::from_waker(futures::task::noop_waker_ref());
+        let mut requests = requests.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        matches!(requests.poll_next_unpin(&mut cx), Poll::Ready(Some(Err(_))))
+    })
 }
 
 /// Runs on a worker thread: a unary View.
@@ -512,7 +521,7 @@ pub(crate) fn serve_server_streaming<V: ServerStreamingView>(
     request: V::Request,
     sink: ServerStreamingSink<V::Response>,
 ) {
-    let Some(permit) = rt.admit() else { return reject(&ctx, sink) };
+    let Some(permit) = rt.admit() else { return reject(&ctx, sink, ()) };
     let call = CallInfo::from_rpc(&ctx);
     let view = view.clone();
     start_stream(rt, &ctx, sink, permit, call, None, move |rt, call, tx| {
@@ -559,7 +568,7 @@ fn serve_request_stream<Req: Send + 'static, Resp: Send + 'static>(
     sink: DuplexSink<Resp>,
     body: impl FnOnce(Requests<Req>, &mut Responses<Resp>, &mut Context) -> Result<(), A3Error> + Send + 'static,
 ) {
-    let Some(permit) = rt.admit() else { return reject(&ctx, sink) };
+    let Some(permit) = rt.admit() else { return reject(&ctx, sink, requests) };
     let call = CallInfo::from_rpc(&ctx);
     let (requests, release) = read_ahead(&ctx, requests, &call);
     start_stream(rt, &ctx, sink, permit, call, Some(release), move |rt, call, tx| {
@@ -621,8 +630,11 @@ async fn yield_once() {
 }
 
 /// Answers a call over the `maximum_concurrent_rpcs` limit, without running anything.
-fn reject<T, S: StreamSink<T>>(ctx: &RpcContext<'_>, sink: S) {
-    ctx.spawn(sink.fail_with(error::status(RESOURCE_EXHAUSTED, "Concurrent RPC limit exceeded!")).map(|_| ()));
+/// `requests` is kept until the status is out: grpcio cancels a call whose request stream is
+/// dropped unread, and the client would see CANCELLED instead.
+fn reject<S: Fail>(ctx: &RpcContext<'_>, sink: S, requests: impl Send + 'static) {
+    let status = error::status(RESOURCE_EXHAUSTED, "Concurrent RPC limit exceeded!");
+    ctx.spawn(sink.fail_with(status).map(move |_| drop(requests)));
 }
 
 /// Queues an admitted streaming call's View on the pool and starts the task that writes its
@@ -742,20 +754,21 @@ async fn pump<T, S: StreamSink<T>>(
     drop(permit);
 }
 
-/// grpcio's two streaming sinks, which share their methods but no trait.
-trait StreamSink<T>: Sink<(T, WriteFlags), Error = grpcio::Error> + Unpin + Send + 'static {
+/// grpcio's sinks, which share `fail` but no trait.
+trait Fail: Send + 'static {
     type Failure: Future<Output = grpcio::Result<()>> + Send + 'static;
-    fn headers(&mut self, headers: Metadata);
     fn fail_with(self, status: RpcStatus) -> Self::Failure;
 }
 
-macro_rules! stream_sink {
+/// grpcio's two streaming sinks, which share their methods but no trait.
+trait StreamSink<T>: Sink<(T, WriteFlags), Error = grpcio::Error> + Fail + Unpin {
+    fn headers(&mut self, headers: Metadata);
+}
+
+macro_rules! fail {
     ($sink:ident, $failure:ident) => {
-        impl<T: Send + 'static> StreamSink<T> for grpcio::$sink<T> {
+        impl<T: Send + 'static> Fail for grpcio::$sink<T> {
             type Failure = grpcio::$failure;
-            fn headers(&mut self, headers: Metadata) {
-                self.set_headers(headers)
-            }
             fn fail_with(self, status: RpcStatus) -> Self::Failure {
                 self.fail(status)
             }
@@ -763,8 +776,21 @@ macro_rules! stream_sink {
     };
 }
 
-stream_sink!(ServerStreamingSink, ServerStreamingSinkFailure);
-stream_sink!(DuplexSink, DuplexSinkFailure);
+fail!(ServerStreamingSink, ServerStreamingSinkFailure);
+fail!(DuplexSink, DuplexSinkFailure);
+fail!(ClientStreamingSink, ClientStreamingSinkResult);
+
+impl<T: Send + 'static> StreamSink<T> for ServerStreamingSink<T> {
+    fn headers(&mut self, headers: Metadata) {
+        self.set_headers(headers)
+    }
+}
+
+impl<T: Send + 'static> StreamSink<T> for DuplexSink<T> {
+    fn headers(&mut self, headers: Metadata) {
+        self.set_headers(headers)
+    }
+}
 
 fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> &str {
     panic

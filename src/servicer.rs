@@ -58,11 +58,10 @@ impl Servicer {
     /// Serves the unary RPC `method` with `view`.
     pub fn unary<V: UnaryView>(self, method: &'static Method<V::Request, V::Response>, view: V) -> Servicer {
         self.bind(method.name, view, move |builder, rt, view| {
-            // Registered as server-streaming: the wire is identical for one response, and
-            // grpcio's streaming sink, unlike its unary one, reports a client that cancels
-            // while the View is still queued or running.
-            builder.add_server_streaming_handler(method, move |ctx, request, sink| {
-                server::serve_unary(&rt, &view, ctx, request, sink)
+            // Registered as client-streaming: the wire is identical for one request, and
+            // grpcio's unary handler cannot tell a worker that its caller has gone.
+            builder.add_client_streaming_handler(method, move |ctx, requests, sink| {
+                server::serve_unary(&rt, &view, ctx, requests, sink)
             })
         })
     }

@@ -6,7 +6,7 @@
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use grpcio::{Deadline, Metadata, MetadataBuilder};
@@ -189,14 +189,23 @@ impl CallInfo {
     }
 }
 
-/// The "caller has gone" signal, set by the I/O thread and read by the View's worker. The
-/// flag makes the check free; the condvar lets a waiting View wake at once.
+/// The "caller has gone" signal, read by the View's worker. Streaming calls have it set by
+/// the I/O thread, which watches them; the flag makes the check free and the condvar lets a
+/// waiting View wake at once. A unary call is not watched (grpcio announces its end only to a
+/// sink that has already replied), so it carries a probe that asks grpcio instead.
 #[derive(Default)]
 pub(crate) struct Cancellation {
     flag: AtomicBool,
     lock: Mutex<()>,
     wake: Condvar,
+    probe: OnceLock<Probe>,
 }
+
+/// Tells, without blocking, whether grpcio has seen the call end.
+pub(crate) type Probe = Box<dyn Fn() -> bool + Send + Sync>;
+
+/// How often a View waiting in [`Context::wait_cancelled`] asks the probe.
+const PROBE_INTERVAL: Duration = Duration::from_millis(5);
 
 impl Cancellation {
     pub(crate) fn set(&self) {
@@ -205,8 +214,20 @@ impl Cancellation {
         self.wake.notify_all();
     }
 
+    /// Lets the cancellation ask `probe` from now on.
+    pub(crate) fn probe_with(&self, probe: Probe) {
+        let _ = self.probe.set(probe);
+    }
+
     pub(crate) fn is_set(&self) -> bool {
-        self.flag.load(Ordering::Acquire)
+        if self.flag.load(Ordering::Acquire) {
+            return true;
+        }
+        let ended = self.probe.get().is_some_and(|probe| probe());
+        if ended {
+            self.flag.store(true, Ordering::Release);
+        }
+        ended
     }
 
     fn wait(&self, timeout: Duration) -> bool {
@@ -217,7 +238,8 @@ impl Cancellation {
             if left.is_zero() {
                 return false;
             }
-            guard = match self.wake.wait_timeout(guard, left) {
+            let nap = if self.probe.get().is_some() { left.min(PROBE_INTERVAL) } else { left };
+            guard = match self.wake.wait_timeout(guard, nap) {
                 Ok((guard, _)) => guard,
                 Err(poisoned) => poisoned.into_inner().0,
             };

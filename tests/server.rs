@@ -17,6 +17,7 @@ const RESOURCE_EXHAUSTED: i32 = 8;
 const DEADLINE_EXCEEDED: i32 = 4;
 const UNIMPLEMENTED: i32 = 12;
 const CANCELLED: i32 = 1;
+const INTERNAL: i32 = 13;
 
 /// Views that announce they started and then hold their worker until the gate opens
 /// (the gate opens when its sender is dropped).
@@ -369,4 +370,47 @@ fn pace_behind(client: &a3grpc::BaseClient) {
 fn raw_client(port: u16) -> grpcio::Client {
     let env = Arc::new(grpcio::EnvBuilder::new().cq_count(1).build());
     grpcio::Client::new(grpcio::ChannelBuilder::new(env).connect(&format!("127.0.0.1:{port}")))
+}
+
+/// The say_hello method with raw bytes for messages, to send what no proto encoder would.
+static RAW_SAY_HELLO: grpcio::Method<Vec<u8>, Vec<u8>> = grpcio::Method {
+    ty: grpcio::MethodType::Unary,
+    name: "/Greeter/say_hello",
+    req_mar: grpcio::Marshaller { ser: raw_ser, de: raw_de },
+    resp_mar: grpcio::Marshaller { ser: raw_ser, de: raw_de },
+};
+
+// grpcio's serializer type for `Vec<u8>` messages takes `&Vec<u8>`.
+#[allow(clippy::ptr_arg)]
+fn raw_ser(bytes: &Vec<u8>, buf: &mut grpcio::GrpcSlice) -> grpcio::Result<()> {
+    *buf = grpcio::GrpcSlice::from(bytes.clone());
+    Ok(())
+}
+
+fn raw_de(mut reader: grpcio::MessageReader) -> grpcio::Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut reader, &mut bytes).map_err(|e| grpcio::Error::Codec(Box::new(e)))?;
+    Ok(bytes)
+}
+
+#[test]
+fn a_request_that_does_not_decode_is_answered_internal_and_never_reaches_the_view() {
+    let (ran_tx, ran) = unbounded();
+    let server = start(conf(vec![greeter(move |req, _| {
+        ran_tx.send(()).unwrap();
+        Ok(reply(req.get_name().to_owned()))
+    })]));
+    let raw = raw_client(server.port());
+    // Field 1 (name) announced as 100 bytes long, with 2 behind it.
+    let outcome = raw.unary_call(&RAW_SAY_HELLO, &vec![0x0a, 100, b'h', b'i'], grpcio::CallOption::default());
+    match outcome {
+        Err(grpcio::Error::RpcFailure(status)) => {
+            assert_eq!(i32::from(status.code()), INTERNAL);
+            assert!(status.message().contains("could not read the request"), "{}", status.message());
+        }
+        other => panic!("expected INTERNAL, got {other:?}"),
+    }
+    assert!(ran.try_recv().is_err(), "the View did not run");
+    let fine = raw.unary_call(&RAW_SAY_HELLO, &vec![0x0a, 2, b'h', b'i'], grpcio::CallOption::default()).unwrap();
+    assert_eq!(fine, [0x0a, 2, b'h', b'i'], "the same server answers a good request");
 }

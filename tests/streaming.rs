@@ -259,3 +259,30 @@ fn streams_count_against_maximum_concurrent_rpcs() {
     assert!(held.next().is_none());
     assert_eq!(say_hello(&client, "free").unwrap(), "Hello free!");
 }
+
+#[test]
+fn request_streams_over_the_limit_are_refused_with_resource_exhausted_not_cancelled() {
+    let (started_tx, started) = unbounded();
+    let (open, gate) = unbounded::<()>();
+    let server = start(
+        conf(vec![Servicer::new()
+            .server_streaming(&SERVER_STREAM, Held(started_tx, gate))
+            .client_streaming(&CLIENT_STREAM, hello::CountHellos)
+            .bidi(&BIDI, hello::EchoHellos)])
+        .maximum_concurrent_rpcs(1),
+    );
+    let client = client(&server);
+    let none = CallOptions::new();
+    let mut held = client.server_streaming(&SERVER_STREAM, &request("x"), &none).unwrap();
+    assert_eq!(held.next().unwrap().unwrap().get_message(), "first");
+    started.recv_timeout(Duration::from_secs(10)).unwrap();
+
+    let refused = client.client_streaming(&CLIENT_STREAM, names(3), &none).unwrap_err();
+    assert_eq!(refused.code(), Some(8), "client stream: {refused}");
+    let (mut requests, mut replies) = client.bidi(&BIDI, &none).unwrap();
+    let _ = requests.send(request("a"));
+    requests.finish();
+    let refused = replies.next().expect("an outcome").unwrap_err();
+    assert_eq!(refused.code(), Some(8), "bidi: {refused}");
+    drop(open);
+}
