@@ -4,18 +4,19 @@
 //! ```text
 //! bench run --target 127.0.0.1:PORT [--kind unary|server|client|bidi] [--connections N]
 //!           [--concurrency M] [--payload BYTES] [--sleep] [--messages K] [--seconds S | --calls N]
-//! bench compare [--seconds S] [--out DIR]
+//! bench compare [--seconds S] [--rounds N] [--out DIR]
 //! bench chart [DIR]          (redraws DIR/chart.svg from DIR/results.csv)
 //! ```
 //!
 //! `run` drives one target over N connections with M calls in flight in all and prints
 //! progress, calls/s, latency percentiles (HDR histogram) and errors by status.
 //!
-//! `compare` starts each server itself, one after the other, pinned to half the CPUs (the load
-//! generator gets the other half), and runs every scenario against it: the a3grpc bench
-//! server (Views on the worker pool), the same service on raw grpcio handlers (the engine's
-//! ceiling), and Python a3grpc 0.3.0 (needs the test venv, see `scripts/setup.sh --python`).
-//! It measures the server's CPU time, thread switches and memory from /proc, prints a table with the ratios a3grpc/raw and a3grpc/Python, and writes `results.md`,
+//! `compare` starts three servers of the same service, pinned to half the CPUs (the load
+//! generator gets the other half): the a3grpc bench server (Views on the worker pool), the
+//! same service on raw grpcio handlers (the engine's ceiling), and Python a3grpc 0.3.0 (needs
+//! the test venv, see `scripts/setup.sh --python`). Every scenario runs `--rounds` times
+//! (default 3) for `--seconds` (default 3) on each, the servers taking turns, and the table
+//! shows medians. It measures the server's CPU time, thread switches and memory from /proc, prints a table with the ratios a3grpc/raw and a3grpc/Python, and writes `results.md`,
 //! `results.csv` and `chart.svg` into the output folder (default `bench/`).
 
 #[path = "shared/hello.rs"]
@@ -311,6 +312,10 @@ impl ServerProcess {
         }
     }
 
+    fn target(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
     fn pid(&self) -> u32 {
         self.child.id()
     }
@@ -448,7 +453,6 @@ fn scenarios() -> Vec<Scenario> {
 
 struct Row {
     scenario: String,
-    streaming: bool,
     /// One per server, in the order a3grpc, raw grpcio, Python.
     results: Vec<Measured>,
 }
@@ -469,7 +473,7 @@ struct Measured {
 
 /// RSS of an idle server, with 1,000 idle connections, and with 10,000 in-flight streams.
 fn memory_profile(server: &ServerProcess) -> (u64, u64, u64) {
-    let target = format!("127.0.0.1:{}", server.port);
+    let target = server.target();
     let idle = server.memory_kib("VmRSS");
     let env = Arc::new(EnvBuilder::new().cq_count(2).build());
     let clients: Vec<Client> = (0..1000)
@@ -491,47 +495,40 @@ fn memory_profile(server: &ServerProcess) -> (u64, u64, u64) {
     (idle, connections, streams)
 }
 
-fn compare(seconds: f64, out: &Path) -> Result<(), String> {
+fn compare(seconds: f64, rounds: usize, out: &Path) -> Result<(), String> {
     let stubs = python::hello_world_stubs()?;
     let servers = [Server::A3, Server::Raw, Server::Python];
     let plan = scenarios();
-    let mut rows: Vec<Row> = plan
-        .iter()
-        .map(|s| Row { scenario: s.name.clone(), streaming: s.kind != Kind::Unary, results: Vec::new() })
-        .collect();
-    let mut memory = Vec::new();
     let (server_cpus, client_cpus) = split_cpus();
-    for server in servers {
-        eprintln!("== {}", server.label());
-        // The server gets its own CPUs (inherited at spawn) and the load generator the rest,
-        // so they do not compete and the numbers measure the server.
-        pin(&server_cpus);
-        let process = server.start(stubs.path());
-        pin(&client_cpus);
-        let process = process?;
-        let target = format!("127.0.0.1:{}", process.port);
+    // The servers get their own CPUs (inherited at spawn) and the load generator the rest, so
+    // they do not compete and the numbers measure the servers. All three run side by side (an
+    // idle server costs nothing) and take turns in every scenario, round after round: drift in
+    // the machine's speed then hits the three alike instead of whichever ran during it.
+    pin(&server_cpus);
+    let started: Vec<_> = servers.iter().map(|server| server.start(stubs.path())).collect();
+    pin(&client_cpus);
+    let processes = started.into_iter().collect::<Result<Vec<_>, _>>()?;
+    for process in &processes {
         // Warm-up: connections, thread pools and caches.
-        drive(&target, &plan[1], &Limit::Time(Duration::from_millis(500)), false);
-        for (row, s) in rows.iter_mut().zip(&plan) {
-            let (cpu, switches) = (process.cpu_seconds(), process.context_switches());
-            let report = drive(&target, s, &Limit::Time(Duration::from_secs_f64(seconds)), true);
-            let (cpu, switches) = (process.cpu_seconds() - cpu, process.context_switches() - switches);
-            print_report(s, &report);
-            let (rate, units) =
-                if row.streaming { (report.message_rate(), report.messages) } else { (report.rate(), report.calls) };
-            let units = units.max(1) as f64;
-            row.results.push(Measured {
-                rate,
-                p99_us: report.percentile_us(0.99),
-                cpu_us: cpu * 1e6 / units,
-                switches: switches as f64 / units,
-                errors: report.errors.values().sum(),
-            });
+        drive(&process.target(), &plan[1], &Limit::Time(Duration::from_millis(500)), false);
+    }
+    let mut rows = Vec::new();
+    for s in &plan {
+        let mut samples = vec![Vec::new(); servers.len()];
+        for round in 1..=rounds {
+            for ((server, process), samples) in servers.iter().zip(&processes).zip(&mut samples) {
+                eprintln!("== {} on {} (round {round}/{rounds})", s.name, server.label());
+                samples.push(measure(process, s, seconds));
+            }
         }
-        let (idle, connections, streams) = memory_profile(&process);
+        rows.push(Row { scenario: s.name.clone(), results: samples.iter().map(|samples| median(samples)).collect() });
+    }
+    let mut memory = Vec::new();
+    for (server, process) in servers.iter().zip(&processes) {
+        let (idle, connections, streams) = memory_profile(process);
         memory.push((server.label(), idle, connections, streams, process.memory_kib("VmHWM")));
     }
-    let table = render(&rows, &memory, seconds, &(server_cpus, client_cpus));
+    let table = render(&rows, &memory, &format!("{rounds} rounds of {seconds} s"), &(server_cpus, client_cpus));
     println!("\n{table}");
     std::fs::create_dir_all(out).map_err(|e| e.to_string())?;
     std::fs::write(out.join("results.md"), &table).map_err(|e| e.to_string())?;
@@ -539,6 +536,41 @@ fn compare(seconds: f64, out: &Path) -> Result<(), String> {
     chart(&rows, &out.join("chart.svg"))?;
     eprintln!("wrote {}/results.md, results.csv and chart.svg", out.display());
     Ok(())
+}
+
+/// One scenario against one server, with the server's CPU time and thread switches.
+fn measure(process: &ServerProcess, s: &Scenario, seconds: f64) -> Measured {
+    let (cpu, switches) = (process.cpu_seconds(), process.context_switches());
+    let report = drive(&process.target(), s, &Limit::Time(Duration::from_secs_f64(seconds)), true);
+    let (cpu, switches) = (process.cpu_seconds() - cpu, process.context_switches() - switches);
+    print_report(s, &report);
+    let streaming = s.kind != Kind::Unary;
+    let (rate, units) =
+        if streaming { (report.message_rate(), report.messages) } else { (report.rate(), report.calls) };
+    let units = units.max(1) as f64;
+    Measured {
+        rate,
+        p99_us: report.percentile_us(0.99),
+        cpu_us: cpu * 1e6 / units,
+        switches: switches as f64 / units,
+        errors: report.errors.values().sum(),
+    }
+}
+
+/// Each figure's median over the rounds (errors are summed: any is one too many).
+fn median(samples: &[Measured]) -> Measured {
+    let mid = |f: fn(&Measured) -> f64| {
+        let mut v: Vec<f64> = samples.iter().map(f).collect();
+        v.sort_by(f64::total_cmp);
+        v.get(v.len() / 2).copied().unwrap_or(0.0)
+    };
+    Measured {
+        rate: mid(|m| m.rate),
+        p99_us: mid(|m| m.p99_us),
+        cpu_us: mid(|m| m.cpu_us),
+        switches: mid(|m| m.switches),
+        errors: samples.iter().map(|m| m.errors).sum(),
+    }
 }
 
 /// Half the CPUs for the server, the other half for the load generator (all of them for both
@@ -565,12 +597,7 @@ fn pin(cpus: &[usize]) {
     }
 }
 
-fn render(
-    rows: &[Row],
-    memory: &[(&str, u64, u64, u64, u64)],
-    seconds: f64,
-    cpus: &(Vec<usize>, Vec<usize>),
-) -> String {
+fn render(rows: &[Row], memory: &[(&str, u64, u64, u64, u64)], runs: &str, cpus: &(Vec<usize>, Vec<usize>)) -> String {
     let mut t = String::new();
     let (server_cpus, client_cpus) = cpus;
     let mut all: Vec<usize> = server_cpus.iter().chain(client_cpus).copied().collect();
@@ -578,7 +605,8 @@ fn render(
     all.dedup();
     let _ = writeln!(
         t,
-        "Machine: {} CPUs, {}; {seconds} s per scenario; server pinned to CPUs {server_cpus:?}, load generator to CPUs {client_cpus:?}.\n",
+        "Machine: {} CPUs, {}; servers pinned to CPUs {server_cpus:?}, load generator to CPUs {client_cpus:?}; \
+         each scenario ran {runs} per server, the servers taking turns; figures are medians.\n",
         all.len(),
         kernel()
     );
@@ -736,11 +764,7 @@ fn read_csv(path: &Path) -> Result<Vec<Row>, String> {
         };
         match rows.last_mut() {
             Some(row) if row.scenario == scenario => row.results.push(result),
-            _ => rows.push(Row {
-                scenario: scenario.to_owned(),
-                streaming: !scenario.starts_with("unary"),
-                results: vec![result],
-            }),
+            _ => rows.push(Row { scenario: scenario.to_owned(), results: vec![result] }),
         }
     }
     Ok(rows)
@@ -791,6 +815,23 @@ fn parse_run(args: &[String]) -> Result<(String, Scenario, Limit), String> {
     Ok((target.ok_or("--target HOST:PORT is required")?, s, limit))
 }
 
+fn parse_compare(args: &[String]) -> Result<(f64, usize, PathBuf), String> {
+    let (mut seconds, mut rounds, mut out) = (3.0, 3, PathBuf::from("bench"));
+    let mut it = args.iter();
+    while let Some(flag) = it.next() {
+        let value = it.next().ok_or(format!("{flag} needs a value"))?;
+        match flag.as_str() {
+            "--seconds" => {
+                seconds = value.parse().ok().filter(|s: &f64| *s > 0.0).ok_or("--seconds takes a positive number")?
+            }
+            "--rounds" => rounds = value.parse().ok().filter(|r| *r > 0).ok_or("--rounds takes a positive count")?,
+            "--out" => out = PathBuf::from(value),
+            other => return Err(format!("unknown argument {other}")),
+        }
+    }
+    Ok((seconds, rounds, out))
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let outcome = match args.first().map(String::as_str) {
@@ -798,29 +839,13 @@ fn main() -> ExitCode {
             let report = drive(&target, &s, &limit, true);
             print_report(&s, &report);
         }),
-        Some("compare") => {
-            let mut seconds = 5.0;
-            let mut out = PathBuf::from("bench");
-            let mut it = args[1..].iter();
-            let mut bad = None;
-            while let Some(flag) = it.next() {
-                match (flag.as_str(), it.next()) {
-                    ("--seconds", Some(v)) => seconds = v.parse().unwrap_or(seconds),
-                    ("--out", Some(v)) => out = PathBuf::from(v),
-                    _ => bad = Some(format!("unknown argument {flag}")),
-                }
-            }
-            match bad {
-                Some(b) => Err(b),
-                None => compare(seconds, &out),
-            }
-        }
+        Some("compare") => parse_compare(&args[1..]).and_then(|(seconds, rounds, out)| compare(seconds, rounds, &out)),
         Some("chart") => {
             let dir = PathBuf::from(args.get(1).map(String::as_str).unwrap_or("bench"));
             read_csv(&dir.join("results.csv")).and_then(|rows| chart(&rows, &dir.join("chart.svg")))
         }
         _ => Err(
-            "usage: bench run --target HOST:PORT [...] | bench compare [--seconds S] [--out DIR] | bench chart [DIR]"
+            "usage: bench run --target HOST:PORT [...] | bench compare [--seconds S] [--rounds N] [--out DIR] | bench chart [DIR]"
                 .into(),
         ),
     };
