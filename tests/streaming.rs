@@ -241,32 +241,13 @@ impl ServerStreamingView for Held {
 }
 
 #[test]
-fn streams_count_against_maximum_concurrent_rpcs() {
+fn streams_count_against_maximum_concurrent_rpcs_and_calls_of_every_kind_over_it_are_refused() {
     let (started_tx, started) = unbounded();
     let (open, gate) = unbounded::<()>();
     let server = start(
         conf(vec![Servicer::new()
             .server_streaming(&SERVER_STREAM, Held(started_tx, gate))
-            .unary(&METHOD_GREETER_SAY_HELLO, hello::SayHello)])
-        .maximum_concurrent_rpcs(1),
-    );
-    let client = client(&server);
-    let mut held = client.server_streaming(&SERVER_STREAM, &request("x"), &CallOptions::new()).unwrap();
-    assert_eq!(held.next().unwrap().unwrap().get_message(), "first");
-    started.recv_timeout(Duration::from_secs(10)).unwrap();
-    assert_eq!(say_hello(&client, "blocked").unwrap_err().code(), Some(8), "RESOURCE_EXHAUSTED while the stream runs");
-    drop(open);
-    assert!(held.next().is_none());
-    assert_eq!(say_hello(&client, "free").unwrap(), "Hello free!");
-}
-
-#[test]
-fn request_streams_over_the_limit_are_refused_with_resource_exhausted_not_cancelled() {
-    let (started_tx, started) = unbounded();
-    let (open, gate) = unbounded::<()>();
-    let server = start(
-        conf(vec![Servicer::new()
-            .server_streaming(&SERVER_STREAM, Held(started_tx, gate))
+            .unary(&METHOD_GREETER_SAY_HELLO, hello::SayHello)
             .client_streaming(&CLIENT_STREAM, hello::CountHellos)
             .bidi(&BIDI, hello::EchoHellos)])
         .maximum_concurrent_rpcs(1),
@@ -277,6 +258,9 @@ fn request_streams_over_the_limit_are_refused_with_resource_exhausted_not_cancel
     assert_eq!(held.next().unwrap().unwrap().get_message(), "first");
     started.recv_timeout(Duration::from_secs(10)).unwrap();
 
+    // RESOURCE_EXHAUSTED (8), not CANCELLED: a refused call's request stream is kept until its
+    // status is out.
+    assert_eq!(say_hello(&client, "blocked").unwrap_err().code(), Some(8), "unary while the stream runs");
     let refused = client.client_streaming(&CLIENT_STREAM, names(3), &none).unwrap_err();
     assert_eq!(refused.code(), Some(8), "client stream: {refused}");
     let (mut requests, mut replies) = client.bidi(&BIDI, &none).unwrap();
@@ -284,5 +268,8 @@ fn request_streams_over_the_limit_are_refused_with_resource_exhausted_not_cancel
     requests.finish();
     let refused = replies.next().expect("an outcome").unwrap_err();
     assert_eq!(refused.code(), Some(8), "bidi: {refused}");
+
     drop(open);
+    assert!(held.next().is_none());
+    assert_eq!(say_hello(&client, "free").unwrap(), "Hello free!");
 }
