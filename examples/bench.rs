@@ -16,7 +16,8 @@
 //! same service on raw grpcio handlers (the engine's ceiling), and Python a3grpc 0.3.0 (needs
 //! the test venv, see `scripts/setup.sh --python`). Every scenario runs `--rounds` times
 //! (default 3) for `--seconds` (default 3) on each, the servers taking turns, and the table
-//! shows medians. It measures the server's CPU time, thread switches and memory from /proc, prints a table with the ratios a3grpc/raw and a3grpc/Python, and writes `results.md`,
+//! shows medians. It measures the servers' CPU time, thread switches and memory from /proc,
+//! prints a table with the ratios a3grpc/raw and a3grpc/Python, and writes `results.md`,
 //! `results.csv` and `chart.svg` into the output folder (default `bench/`).
 
 #[path = "shared/hello.rs"]
@@ -333,28 +334,29 @@ impl ServerProcess {
     /// Context switches (voluntary and not) of all the server's threads so far, from /proc.
     fn context_switches(&self) -> u64 {
         let Ok(tasks) = std::fs::read_dir(format!("/proc/{}/task", self.pid())) else { return 0 };
-        let mut total = 0;
-        for task in tasks.flatten() {
-            let status = std::fs::read_to_string(task.path().join("status")).unwrap_or_default();
-            total += status
-                .lines()
-                .filter(|l| l.contains("ctxt_switches:"))
-                .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
-                .sum::<u64>();
-        }
-        total
+        let field = |status: &Path, name| status_field(status, name);
+        tasks
+            .flatten()
+            .map(|task| task.path().join("status"))
+            .map(|status| field(&status, "voluntary_ctxt_switches:") + field(&status, "nonvoluntary_ctxt_switches:"))
+            .sum()
     }
 
     /// A `/proc/PID/status` field in KiB (`VmRSS`, `VmHWM`).
     fn memory_kib(&self, field: &str) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
-        status
-            .lines()
-            .find(|l| l.starts_with(field))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
+        status_field(Path::new(&format!("/proc/{}/status", self.pid())), field)
     }
+}
+
+/// The number after `name` in a `/proc/.../status` file (0 if it cannot be read).
+fn status_field(status: &Path, name: &str) -> u64 {
+    std::fs::read_to_string(status)
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with(name))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
 }
 
 impl Drop for ServerProcess {
