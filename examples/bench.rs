@@ -20,12 +20,6 @@
 //! prints a table with the ratios a3grpc/raw and a3grpc/Python, and writes `results.md`,
 //! `results.csv` and `chart.svg` into the output folder (default `bench/`).
 
-#[path = "shared/hello.rs"]
-#[allow(dead_code)]
-mod hello;
-#[path = "shared/python.rs"]
-mod python;
-
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader};
@@ -35,12 +29,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use a3grpc_examples::hello::{self, *};
+use a3grpc_examples::python;
 use futures::stream::FuturesUnordered;
 use futures::{SinkExt, StreamExt, TryStreamExt};
 use grpcio::{CallOption, ChannelBuilder, Client, EnvBuilder, WriteFlags};
 use hdrhistogram::Histogram;
-use hello::hello_world::HelloRequest;
-use hello::hello_world_grpc::*;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Kind {

@@ -11,18 +11,15 @@
 //! ```
 //! Logs `listening on 127.0.0.1:PORT`; stops on SIGTERM.
 
-#[path = "shared/hello.rs"]
-#[allow(dead_code)]
-mod hello;
-
+use a3grpc_examples::hello;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
 use a3grpc::{A3Error, Context, Responses, ServerStreamingView, Servicer, UnaryView};
 use futures::{FutureExt, SinkExt, TryStreamExt};
-use hello::hello_world::{HelloReply, HelloRequest};
-use hello::hello_world_grpc::*;
+use hello::*;
+use hello::{HelloReply, HelloRequest};
 
 fn sleeps(request: &HelloRequest) -> bool {
     request.get_name().starts_with("sleep")

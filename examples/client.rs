@@ -4,15 +4,12 @@
 //! cargo run --release --example client [host:port]
 //! ```
 
-#[path = "shared/hello.rs"]
-#[allow(dead_code)]
-mod hello;
-
+use a3grpc_examples::hello;
 use std::process::ExitCode;
 
 use a3grpc::{A3Error, BaseClient, CallOptions, ClientBuilder, Error};
-use hello::hello_world::{HelloReply, HelloRequest};
-use hello::hello_world_grpc::{
+use hello::{HelloReply, HelloRequest};
+use hello::{
     METHOD_GREETER_SAY_HELLO, METHOD_GREETER_SAY_HELLO_BIDI_STREAM, METHOD_GREETER_SAY_HELLO_STREAM_REPLY,
     METHOD_GREETER_SAY_STREAM_HELLO_REPLY,
 };

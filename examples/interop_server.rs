@@ -16,11 +16,6 @@
 //! The protos come from Debian's `grpc-proto` package at build time.
 
 #[cfg(a3grpc_interop)]
-mod interop {
-    include!(concat!(env!("OUT_DIR"), "/interop_mod.rs"));
-}
-
-#[cfg(a3grpc_interop)]
 mod views {
     use std::time::Duration;
 
@@ -28,12 +23,7 @@ mod views {
         A3Error, BidiView, ClientStreamingView, Context, Requests, Responses, ServerStreamingView, Servicer, UnaryView,
     };
 
-    use super::interop::empty::Empty;
-    use super::interop::messages::{
-        EchoStatus, Payload, PayloadType, ResponseParameters, SimpleRequest, SimpleResponse, StreamingInputCallRequest,
-        StreamingInputCallResponse, StreamingOutputCallRequest, StreamingOutputCallResponse,
-    };
-    use super::interop::test_grpc::*;
+    use a3grpc_examples::grpc::testing::*;
 
     const ECHO_INITIAL: &str = "x-grpc-test-echo-initial";
 

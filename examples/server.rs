@@ -9,10 +9,7 @@
 //! SIGINT/SIGTERM stop it gracefully. With `process_count` above 1 it serves from that many
 //! worker processes; with `server_key`/`server_cert` (and `ca_cert`) it serves TLS (mutual TLS).
 
-#[path = "shared/hello.rs"]
-#[allow(dead_code)]
-mod hello;
-
+use a3grpc_examples::hello;
 use std::process::ExitCode;
 
 use a3grpc::{register_mappings, run_grpc_server, run_grpc_server_with_multiprocessing, Conf, ServerError};

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what building a3grpc needs when it is missing: a C++ compiler, make, cmake and
-# protoc (Debian packages). With --python (for the tests) it also installs Debian's grpc-proto
+# protoc with the well-known types (Debian packages). With --python (for the tests) it also installs Debian's grpc-proto
 # (the interop service's protos) and makes the venv of Python interop peers (grpcio 1.70,
 # grpcio-tools, grpcio-health-checking, a3grpc 0.3.0 from PyPI).
 #
@@ -35,7 +35,12 @@ command -v cargo >/dev/null 2>&1 || { say "cargo is missing: install Rust from h
 command -v c++ >/dev/null 2>&1 || missing+=(g++)
 command -v make >/dev/null 2>&1 || missing+=(make)
 command -v cmake >/dev/null 2>&1 || missing+=(cmake)
-command -v protoc >/dev/null 2>&1 || missing+=(protobuf-compiler)
+# protoc, and the well-known types (google/protobuf/*.proto) it imports from /usr/include.
+if ! command -v protoc >/dev/null 2>&1; then
+  missing+=(protobuf-compiler libprotobuf-dev)
+elif [ "$(command -v protoc)" = /usr/bin/protoc ] && [ ! -f /usr/include/google/protobuf/timestamp.proto ]; then
+  missing+=(libprotobuf-dev)
+fi
 if [ "${1:-}" = "--python" ]; then
   command -v python3 >/dev/null 2>&1 || missing+=(python3)
   # The interop server's protos (grpc.testing) come from Debian's grpc-proto.

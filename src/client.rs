@@ -4,10 +4,9 @@
 //! `BaseClient` would:
 //!
 //! ```no_run
-//! # include!(concat!(env!("OUT_DIR"), "/hello_world_mod.rs"));
+//! # use a3grpc_examples::hello; // in your crate: mod hello { a3grpc::include_proto!(""); }
 //! use a3grpc::{BaseClient, Error};
-//! use hello_world::{HelloReply, HelloRequest};
-//! use hello_world_grpc::METHOD_GREETER_SAY_HELLO;
+//! use hello::{HelloReply, HelloRequest, METHOD_GREETER_SAY_HELLO};
 //!
 //! struct GreeterClient(BaseClient);
 //!

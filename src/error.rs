@@ -18,7 +18,7 @@ use grpcio::{RpcStatus, RpcStatusCode};
 use protobuf::Message;
 use serde::{Deserialize, Serialize};
 
-use crate::proto::status::{ErrorInfo, Status};
+use crate::proto::{ErrorInfo, Status};
 
 /// Which side an a3 error blames: the caller (bad input, missing rights) or the service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -18,10 +18,9 @@ type Register = Arc<dyn Fn(ServiceBuilder, &Arc<Runtime>) -> ServiceBuilder + Se
 /// against the proto at compile time. RPCs without a View answer UNIMPLEMENTED.
 ///
 /// ```
-/// # include!(concat!(env!("OUT_DIR"), "/hello_world_mod.rs"));
+/// # use a3grpc_examples::hello; // in your crate: mod hello { a3grpc::include_proto!(""); }
 /// use a3grpc::{A3Error, Context, Servicer, UnaryView};
-/// use hello_world::{HelloReply, HelloRequest};
-/// use hello_world_grpc::METHOD_GREETER_SAY_HELLO;
+/// use hello::{HelloReply, HelloRequest, METHOD_GREETER_SAY_HELLO};
 ///
 /// struct SayHello;
 ///

@@ -9,7 +9,7 @@ use a3grpc::{
     register_interceptor, A3Error, BaseClient, BearerToken, CallOptions, ClientInterceptor, Conf, Context, Error,
     Interceptor, Outcome, RequestId, RequestIdValue, RequestLog, RetryPolicy, Server,
 };
-use common::hello::hello_world_grpc::{
+use common::hello::{
     METHOD_GREETER_SAY_HELLO_BIDI_STREAM as BIDI, METHOD_GREETER_SAY_HELLO_STREAM_REPLY as SERVER_STREAM,
     METHOD_GREETER_SAY_STREAM_HELLO_REPLY as CLIENT_STREAM,
 };

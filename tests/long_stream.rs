@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use a3grpc::{A3Error, CallOptions, ClientStreamingView, Context, Requests, Responses, ServerStreamingView, Servicer};
-use common::hello::hello_world_grpc::{
+use common::hello::{
     METHOD_GREETER_SAY_HELLO_STREAM_REPLY as SERVER_STREAM, METHOD_GREETER_SAY_STREAM_HELLO_REPLY as CLIENT_STREAM,
 };
 use common::*;

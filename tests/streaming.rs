@@ -10,7 +10,7 @@ use a3grpc::{
     A3Error, BidiView, CallOptions, ClientStreamingView, Context, Error, Requests, Responses, ServerStreamingView,
     Servicer, StreamError,
 };
-use common::hello::hello_world_grpc::{
+use common::hello::{
     METHOD_GREETER_SAY_HELLO_BIDI_STREAM as BIDI, METHOD_GREETER_SAY_HELLO_STREAM_REPLY as SERVER_STREAM,
     METHOD_GREETER_SAY_STREAM_HELLO_REPLY as CLIENT_STREAM,
 };

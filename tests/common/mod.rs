@@ -2,10 +2,8 @@
 //! free ports, and real peer processes (our examples, Python a3grpc) read line by line.
 #![allow(dead_code)]
 
-#[path = "../../examples/shared/hello.rs"]
-pub mod hello;
-#[path = "../../examples/shared/python.rs"]
-pub mod python_peers;
+pub use a3grpc_examples::hello;
+pub use a3grpc_examples::python as python_peers;
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -15,10 +13,9 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use a3grpc::{A3Error, BaseClient, ClientBuilder, Conf, Context, RetryPolicy, Server, Servicer, UnaryView};
-pub use hello::hello_world::{HelloReply, HelloRequest};
-pub use hello::hello_world_grpc::METHOD_GREETER_SAY_HELLO;
 #[allow(unused_imports)]
 pub use hello::{reply, request};
+pub use hello::{HelloReply, HelloRequest, METHOD_GREETER_SAY_HELLO};
 #[allow(unused_imports)]
 pub use python_peers::{hello_world_stubs, repo_root, venv};
 
@@ -201,7 +198,7 @@ pub fn python() -> PathBuf {
     python
 }
 
-/// Python stubs for proto/hello_world.proto, generated once per test binary.
+/// Python stubs for examples/proto/hello_world.proto, generated once per test binary.
 pub fn python_stubs() -> &'static Path {
     static STUBS: OnceLock<tempfile::TempDir> = OnceLock::new();
     STUBS.get_or_init(|| hello_world_stubs().unwrap_or_else(|e| panic!("{e}"))).path()

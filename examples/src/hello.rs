@@ -1,15 +1,10 @@
-//! The hello-world service of the Python original, shared by the examples and the tests.
+//! The hello-world service of the Python original: its generated code (`hello_world.proto`
+//! has no `package`, hence `include_proto!("")`) and one View per RPC.
 
-include!(concat!(env!("OUT_DIR"), "/hello_world_mod.rs"));
+a3grpc::include_proto!("");
 
 use a3grpc::{
     A3Error, BidiView, ClientStreamingView, Context, Requests, Responses, ServerStreamingView, Servicer, UnaryView,
-};
-
-use self::hello_world::{HelloReply, HelloRequest};
-use self::hello_world_grpc::{
-    METHOD_GREETER_SAY_HELLO, METHOD_GREETER_SAY_HELLO_BIDI_STREAM, METHOD_GREETER_SAY_HELLO_STREAM_REPLY,
-    METHOD_GREETER_SAY_STREAM_HELLO_REPLY,
 };
 
 /// `say_hello`: greets by name; the name "error" fails with `ServerKnownError`.

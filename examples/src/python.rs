@@ -5,12 +5,17 @@ use std::path::PathBuf;
 use std::process::Command;
 
 /// The checkout whose protos and Python scripts to use. Cargo sets CARGO_MANIFEST_DIR when it
-/// runs a test or `cargo run` (scripts/bench.sh sets it too); the value compiled in is only a
-/// fallback, since a build shared between checkouts may come from another.
+/// runs a test or `cargo run` (scripts/bench.sh sets it too), to the library's folder or to
+/// this crate's (`examples/`); the value compiled in is only a fallback, since a build shared
+/// between checkouts may come from another.
 pub fn repo_root() -> PathBuf {
-    std::env::var_os("CARGO_MANIFEST_DIR")
+    let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    match manifest_dir.parent() {
+        Some(root) if manifest_dir.ends_with("examples") && root.join("a3grpc-build").is_dir() => root.to_path_buf(),
+        _ => manifest_dir,
+    }
 }
 
 /// The venv that `scripts/setup.sh --python` makes (or `A3GRPC_VENV`).
@@ -20,17 +25,17 @@ pub fn venv() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/a3grpc/venv"))
 }
 
-/// Generates the Python stubs of proto/hello_world.proto into a new temporary folder.
+/// Generates the Python stubs of examples/proto/hello_world.proto into a new temporary folder.
 pub fn hello_world_stubs() -> Result<tempfile::TempDir, String> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let root = repo_root();
+    let protos = repo_root().join("examples/proto");
     let out = Command::new(venv().join("bin/python"))
         .arg("-m")
         .arg("grpc_tools.protoc")
-        .arg(format!("-I{}", root.join("proto").display()))
+        .arg(format!("-I{}", protos.display()))
         .arg(format!("--python_out={}", dir.path().display()))
         .arg(format!("--grpc_python_out={}", dir.path().display()))
-        .arg(root.join("proto/hello_world.proto"))
+        .arg(protos.join("hello_world.proto"))
         .output()
         .map_err(|e| format!("no Python venv ({e}): run `bash scripts/setup.sh --python`"))?;
     if !out.status.success() {
