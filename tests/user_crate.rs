@@ -14,6 +14,11 @@ use common::*;
 /// Builds the crate at `dir` (relative to the repository) with this build's lock file and
 /// target folder, and returns the folder its binaries are in.
 fn build_user_crate(dir: &str) -> PathBuf {
+    build_user_crate_reporting(dir).0
+}
+
+/// As [`build_user_crate`], and also returns what a3grpc's build script generated for it.
+fn build_user_crate_reporting(dir: &str) -> (PathBuf, Vec<String>) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let krate = root.join(dir);
     // The same versions as the library's own build, so nothing is compiled twice.
@@ -22,18 +27,39 @@ fn build_user_crate(dir: &str) -> PathBuf {
     let profile_dir = exe.parent().and_then(Path::parent).expect("target profile folder");
     let target_dir = profile_dir.parent().expect("target folder");
     let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .args(["build", "--release", "--quiet", "--manifest-path"])
+        .args(["build", "--release", "--quiet", "--message-format=json", "--manifest-path"])
         .arg(krate.join("Cargo.toml"))
         .env("CARGO_TARGET_DIR", target_dir)
         .output()
         .expect("run cargo");
     assert!(out.status.success(), "building {dir} failed:\n{}", String::from_utf8_lossy(&out.stderr));
-    profile_dir.to_path_buf()
+    let a3grpc_out_dir = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|m| m["reason"] == "build-script-executed")
+        .find(|m| m["package_id"].as_str().is_some_and(|id| is_this_library(id, root)))
+        .and_then(|m| m["out_dir"].as_str().map(PathBuf::from))
+        .expect("cargo reports a3grpc's build script");
+    let mut generated: Vec<String> = std::fs::read_dir(&a3grpc_out_dir)
+        .expect("a3grpc's OUT_DIR")
+        .map(|entry| entry.expect("OUT_DIR entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    generated.sort();
+    (profile_dir.to_path_buf(), generated)
+}
+
+/// Whether a cargo package id (`path+file:///repo#a3grpc@0.1.0`, or `path+file:///repo#0.1.0`
+/// when the folder is named after the package) is the library at `root`.
+fn is_this_library(id: &str, root: &Path) -> bool {
+    let Some(rest) = id.strip_prefix(&format!("path+file://{}", root.display())) else { return false };
+    rest.starts_with("#a3grpc@") || (rest.starts_with('#') && root.ends_with("a3grpc"))
 }
 
 #[test]
 fn the_readme_shop_crate_serves_from_its_conf_and_its_client_gets_a_reply_and_a_typed_not_found() {
-    let bin = build_user_crate("examples/shop");
+    let (bin, generated_by_a3grpc) = build_user_crate_reporting("examples/shop");
+    // A crate that depends on a3grpc gets the library's own proto, and no example or interop code.
+    assert_eq!(generated_by_a3grpc, ["google.rpc.rs"]);
     let dir = tempfile::tempdir().expect("temp dir");
     let conf = dir.path().join("conf.toml");
     let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/shop/conf.toml"))
