@@ -131,7 +131,7 @@ async fn one_call(client: &Client, s: &Scenario, req: &HelloRequest) -> Result<u
 
 fn status_name(err: &grpcio::Error) -> String {
     match err {
-        grpcio::Error::RpcFailure(status) => a3grpc::code_name(status.code().into()),
+        grpcio::Error::RpcFailure(status) => a3grpc::Code::new(status.code().into()).to_string(),
         other => other.to_string(),
     }
 }

@@ -38,7 +38,7 @@ mod views {
     fn requested_status(status: &EchoStatus) -> Result<(), A3Error> {
         match status.get_code() {
             0 => Ok(()),
-            code => Err(A3Error::Status { code, message: status.get_message().to_owned() }),
+            code => Err(A3Error::Status { code: code.into(), message: status.get_message().to_owned() }),
         }
     }
 

@@ -26,7 +26,7 @@ fn main() -> ExitCode {
     };
     let outcome = conf.map_err(ServerError::from).and_then(|conf| {
         if conf.is_multiprocess() {
-            run_grpc_server_with_multiprocessing(conf, None)
+            run_grpc_server_with_multiprocessing(conf)
         } else {
             run_grpc_server(conf)
         }

@@ -5,6 +5,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh --python
 
+# The library's modules depend one way only (the README's Layout); the checker lives beside
+# the repository where the project's shared tools are.
+graph="../shared/tools/module-graph.py"
+if [ -f "$graph" ]; then
+  say "module graph"
+  python3 "$graph" src >/dev/null || { python3 "$graph" src; say "the modules use each other in a circle"; exit 1; }
+fi
+
 build_quietly --all-targets
 if cargo clippy --version >/dev/null 2>&1; then
   say "clippy"

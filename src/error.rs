@@ -1,24 +1,97 @@
-//! The a3exception error taxonomy, its wire format, and the error a client call returns.
+//! The error taxonomy: a3exception's error classes ([`A3Error`], [`ErrorKind`], [`Side`]), the
+//! gRPC status [`Code`], how a3 errors map to codes ([`StatusCodes`], the `patch_status_code`
+//! setting), and the [`Error`] a client call returns.
 //!
-//! A View reports failure by returning an [`A3Error`]. On the wire it travels exactly as
-//! Python a3grpc sends it, so Rust and Python peers understand each other:
-//!
-//! * `grpc-status`: the client-side code (default 499) or the server-side code (default 599),
-//!   see [`StatusCodes`];
-//! * `grpc-message`: the JSON object `{"status": "<ErrorName>", "message": "<text>"}`;
-//! * `grpc-status-details-bin`: a `google.rpc.Status` carrying a `google.rpc.ErrorInfo`
-//!   `{reason: <ErrorName>, domain: "a3grpc", metadata: {error_type}}`, so Go, Java and tonic
-//!   clients can dispatch on the name without parsing JSON.
-//!
-//! A server-side error's *cause* is logged on the server and never sent.
+//! How these travel on the wire (`grpc-status`, the JSON `grpc-message`, the rich error
+//! details) is `wire.rs`, one level up; nothing here touches gRPC.
 
 use std::fmt;
 
-use grpcio::{RpcStatus, RpcStatusCode};
-use protobuf::Message;
-use serde::{Deserialize, Serialize};
+/// A gRPC status code: one of the 17 standard codes, or any other value a server sends (the
+/// Python original's 499 and 599, for instance).
+///
+/// ```
+/// use a3grpc::Code;
+///
+/// assert_eq!(Code::UNAVAILABLE.to_string(), "UNAVAILABLE");
+/// assert_eq!(Code::new(499).to_string(), "499");
+/// assert_eq!(i32::from(Code::NOT_FOUND), 5);
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Code(i32);
 
-use crate::proto::{ErrorInfo, Status};
+macro_rules! codes {
+    ($($name:ident = $value:literal),* $(,)?) => {
+        impl Code {
+            $(
+                #[doc = concat!("`", stringify!($name), "` (", stringify!($value), ").")]
+                pub const $name: Code = Code($value);
+            )*
+
+            /// The canonical name of a standard code, e.g. `"DEADLINE_EXCEEDED"`.
+            pub fn name(self) -> Option<&'static str> {
+                match self.0 {
+                    $($value => Some(stringify!($name)),)*
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
+codes! {
+    OK = 0, CANCELLED = 1, UNKNOWN = 2, INVALID_ARGUMENT = 3, DEADLINE_EXCEEDED = 4, NOT_FOUND = 5,
+    ALREADY_EXISTS = 6, PERMISSION_DENIED = 7, RESOURCE_EXHAUSTED = 8, FAILED_PRECONDITION = 9,
+    ABORTED = 10, OUT_OF_RANGE = 11, UNIMPLEMENTED = 12, INTERNAL = 13, UNAVAILABLE = 14,
+    DATA_LOSS = 15, UNAUTHENTICATED = 16,
+}
+
+impl Code {
+    /// The code with this number.
+    pub const fn new(code: i32) -> Code {
+        Code(code)
+    }
+
+    /// Its number.
+    pub const fn value(self) -> i32 {
+        self.0
+    }
+
+    /// Whether it is one of the 17 standard codes (0..=16).
+    pub fn is_standard(self) -> bool {
+        (0..=16).contains(&self.0)
+    }
+}
+
+impl fmt::Display for Code {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.name() {
+            Some(name) => f.write_str(name),
+            None => write!(f, "{}", self.0),
+        }
+    }
+}
+
+impl fmt::Debug for Code {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.name() {
+            Some(name) => write!(f, "{name}({})", self.0),
+            None => write!(f, "Code({})", self.0),
+        }
+    }
+}
+
+impl From<i32> for Code {
+    fn from(code: i32) -> Code {
+        Code(code)
+    }
+}
+
+impl From<Code> for i32 {
+    fn from(code: Code) -> i32 {
+        code.0
+    }
+}
 
 /// Which side an a3 error blames: the caller (bad input, missing rights) or the service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -38,7 +111,7 @@ impl Side {
         }
     }
 
-    fn from_error_type(s: &str) -> Option<Side> {
+    pub(crate) fn from_error_type(s: &str) -> Option<Side> {
         match s {
             "ClientSideError" => Some(Side::Client),
             "ServerSideError" => Some(Side::Server),
@@ -97,9 +170,9 @@ impl fmt::Display for ErrorKind {
 }
 
 /// Default message of `ServerKnownError`, as in a3exception.
-pub const SERVER_KNOWN_MESSAGE: &str = "A known error has occurred on the service side.";
+const SERVER_KNOWN_MESSAGE: &str = "A known error has occurred on the service side.";
 /// Default message of `ServerUnknownError`, as in a3exception.
-pub const SERVER_UNKNOWN_MESSAGE: &str = "An unexpected error has occurred on the service side.";
+const SERVER_UNKNOWN_MESSAGE: &str = "An unexpected error has occurred on the service side.";
 
 /// An a3 error: what a View returns to fail a call, and what a client gets back.
 ///
@@ -187,8 +260,8 @@ pub enum A3Error {
     /// interop tests, a health service); a client sees it as [`Error::Status`].
     #[error("gRPC status {code}: {message}")]
     Status {
-        /// The gRPC status code, e.g. 5 for NOT_FOUND.
-        code: i32,
+        /// The gRPC status code, e.g. [`Code::NOT_FOUND`].
+        code: Code,
         /// The status message, sent as is.
         message: String,
     },
@@ -290,7 +363,7 @@ impl A3Error {
     }
 
     /// Rebuilds an error from its wire parts. `kinds` are the client's registered classes.
-    fn from_parts(name: &str, side: Side, message: Option<String>, kinds: &[ErrorKind]) -> A3Error {
+    pub(crate) fn from_parts(name: &str, side: Side, message: Option<String>, kinds: &[ErrorKind]) -> A3Error {
         let text = |default: &str| message.clone().unwrap_or_else(|| default.to_owned());
         match name {
             "AuthenticationFailedError" => A3Error::AuthenticationFailed(text("")),
@@ -388,174 +461,80 @@ impl StatusCodes {
         None
     }
 
-    pub(crate) fn code_for(&self, err: &A3Error) -> i32 {
+    /// The code that `err` is sent with.
+    pub(crate) fn code_for(&self, err: &A3Error) -> Code {
         if let A3Error::Status { code, .. } = err {
             return *code;
         }
         match *self {
             StatusCodes::Patched { client_site_error_code, server_site_error_code } => match err.side() {
-                Side::Client => client_site_error_code,
-                Side::Server => server_site_error_code,
+                Side::Client => Code(client_site_error_code),
+                Side::Server => Code(server_site_error_code),
             },
             StatusCodes::Standard => standard_code(err),
         }
     }
 
     /// Whether `code` may carry an a3 error for a client using these codes.
-    fn accepts(&self, code: i32) -> bool {
+    pub(crate) fn accepts(&self, code: Code) -> bool {
         let patched = match *self {
             StatusCodes::Patched { client_site_error_code, server_site_error_code } => {
-                code == client_site_error_code || code == server_site_error_code
+                code.0 == client_site_error_code || code.0 == server_site_error_code
             }
             StatusCodes::Standard => false,
         };
         patched || STANDARD_A3_CODES.contains(&code)
     }
 
-    fn side_of_code(&self, code: i32) -> Option<Side> {
+    /// The side a patched code stands for.
+    pub(crate) fn side_of_code(&self, code: Code) -> Option<Side> {
         match *self {
-            StatusCodes::Patched { client_site_error_code, .. } if code == client_site_error_code => Some(Side::Client),
-            StatusCodes::Patched { server_site_error_code, .. } if code == server_site_error_code => Some(Side::Server),
+            StatusCodes::Patched { client_site_error_code, .. } if code.0 == client_site_error_code => {
+                Some(Side::Client)
+            }
+            StatusCodes::Patched { server_site_error_code, .. } if code.0 == server_site_error_code => {
+                Some(Side::Server)
+            }
             _ => None,
         }
     }
+
+    /// The codes a client using these takes a3 errors from, for explanations.
+    pub(crate) fn describe(&self) -> String {
+        match self {
+            StatusCodes::Patched { client_site_error_code, server_site_error_code } => {
+                format!("{client_site_error_code}/{server_site_error_code}, UNKNOWN or standard codes")
+            }
+            StatusCodes::Standard => "UNKNOWN or standard codes".to_owned(),
+        }
+    }
 }
 
-const UNKNOWN: i32 = 2;
-const INVALID_ARGUMENT: i32 = 3;
-const NOT_FOUND: i32 = 5;
-const PERMISSION_DENIED: i32 = 7;
-const FAILED_PRECONDITION: i32 = 9;
-const INTERNAL: i32 = 13;
-const UNAUTHENTICATED: i32 = 16;
 /// UNKNOWN, DEADLINE_EXCEEDED, INTERNAL, UNAVAILABLE, DATA_LOSS: codes that blame the service.
-const SERVER_FAULT_CODES: [i32; 5] = [UNKNOWN, 4, INTERNAL, 14, 15];
-const STANDARD_A3_CODES: [i32; 7] =
-    [UNKNOWN, INVALID_ARGUMENT, NOT_FOUND, PERMISSION_DENIED, FAILED_PRECONDITION, INTERNAL, UNAUTHENTICATED];
+const SERVER_FAULT_CODES: [Code; 5] =
+    [Code::UNKNOWN, Code::DEADLINE_EXCEEDED, Code::INTERNAL, Code::UNAVAILABLE, Code::DATA_LOSS];
+const STANDARD_A3_CODES: [Code; 7] = [
+    Code::UNKNOWN,
+    Code::INVALID_ARGUMENT,
+    Code::NOT_FOUND,
+    Code::PERMISSION_DENIED,
+    Code::FAILED_PRECONDITION,
+    Code::INTERNAL,
+    Code::UNAUTHENTICATED,
+];
 
-fn standard_code(err: &A3Error) -> i32 {
+fn standard_code(err: &A3Error) -> Code {
     match err {
-        A3Error::AuthenticationFailed(_) | A3Error::InvalidToken(_) => UNAUTHENTICATED,
-        A3Error::Validation(_) => INVALID_ARGUMENT,
-        A3Error::NotFound(_) => NOT_FOUND,
-        A3Error::Forbidden(_) => PERMISSION_DENIED,
-        A3Error::ServerUnknown { .. } => UNKNOWN,
+        A3Error::AuthenticationFailed(_) | A3Error::InvalidToken(_) => Code::UNAUTHENTICATED,
+        A3Error::Validation(_) => Code::INVALID_ARGUMENT,
+        A3Error::NotFound(_) => Code::NOT_FOUND,
+        A3Error::Forbidden(_) => Code::PERMISSION_DENIED,
+        A3Error::ServerUnknown { .. } => Code::UNKNOWN,
         other => match other.side() {
-            Side::Client => FAILED_PRECONDITION,
-            Side::Server => INTERNAL,
+            Side::Client => Code::FAILED_PRECONDITION,
+            Side::Server => Code::INTERNAL,
         },
     }
-}
-
-/// The most message text an error puts in trailers. `grpc-message` is percent-encoded and the
-/// details repeat the text, so this keeps the whole trailer block far below the 8 KiB that
-/// proxies and gRPC cores accept by default.
-const MAX_WIRE_MESSAGE_BYTES: usize = 1024;
-const TRUNCATION_MARKER: &str = " …[truncated; the full text is in the server log]";
-const ERROR_DOMAIN: &str = "a3grpc";
-const ERROR_INFO_TYPE_URL: &str = "type.googleapis.com/google.rpc.ErrorInfo";
-
-#[derive(Serialize, Deserialize)]
-struct WireBody {
-    status: String,
-    message: Option<String>,
-}
-
-/// Logs `err` the way a3grpc does (client-side at INFO, server-side with its cause at ERROR)
-/// and turns it into the status that goes on the wire.
-pub(crate) fn to_rpc_status(err: &A3Error, codes: &StatusCodes, method: &str) -> RpcStatus {
-    if let A3Error::Status { code, message } = err {
-        log::info!("{method}: ended with gRPC status {code}: {message}");
-        return status(*code, message.clone());
-    }
-    let code = codes.code_for(err);
-    match err.side() {
-        Side::Client => {
-            log::info!("{method}: {code}-[{}]: {}; {}", err.name(), err.message(), err.cause().unwrap_or(""))
-        }
-        Side::Server => log::error!(
-            "{method}: {code}-[{}]: {}; cause: {}",
-            err.name(),
-            err.message(),
-            err.cause().unwrap_or("(none)")
-        ),
-    }
-    let message = truncate_for_wire(err.message(), method);
-    let body = WireBody { status: err.name().to_owned(), message: Some(message.clone()) };
-    let json = serde_json::to_string(&body).unwrap_or_default();
-    RpcStatus::with_details(code, json, rich_details(code, err, message))
-}
-
-fn truncate_for_wire(message: &str, method: &str) -> String {
-    if message.len() <= MAX_WIRE_MESSAGE_BYTES {
-        return message.to_owned();
-    }
-    log::warn!("{method}: error message of {} bytes truncated on the wire; full text: {message}", message.len());
-    let mut end = MAX_WIRE_MESSAGE_BYTES;
-    while !message.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}{TRUNCATION_MARKER}", &message[..end])
-}
-
-fn rich_details(code: i32, err: &A3Error, message: String) -> Vec<u8> {
-    let mut info = ErrorInfo::new();
-    info.set_reason(err.name().to_owned());
-    info.set_domain(ERROR_DOMAIN.to_owned());
-    info.mut_metadata().insert("error_type".to_owned(), err.side().error_type().to_owned());
-    let mut any = protobuf::well_known_types::Any::new();
-    any.set_type_url(ERROR_INFO_TYPE_URL.to_owned());
-    any.set_value(info.write_to_bytes().unwrap_or_default());
-    let mut status = Status::new();
-    status.set_code(code);
-    status.set_message(message);
-    status.mut_details().push(any);
-    status.write_to_bytes().unwrap_or_default()
-}
-
-/// Rebuilds the a3 error a status carries, if it carries one for a client using `codes`.
-///
-/// ErrorInfo in the details is read first, then the JSON in `grpc-message`.
-pub(crate) fn from_rpc_status(status: &RpcStatus, codes: &StatusCodes, kinds: &[ErrorKind]) -> Option<A3Error> {
-    let code: i32 = status.code().into();
-    if !codes.accepts(code) {
-        return None;
-    }
-    let body: Option<WireBody> = serde_json::from_str(status.message()).ok();
-    let side_by_code = codes.side_of_code(code);
-    if let Some((name, side, details_message)) = error_info(status.details()) {
-        let message = body.and_then(|b| b.message).or(details_message);
-        let side = side.or(side_by_code).unwrap_or(Side::Server);
-        return Some(A3Error::from_parts(&name, side, message, kinds));
-    }
-    let body = body?;
-    let side = side_by_code.unwrap_or(match code {
-        UNKNOWN | INTERNAL => Side::Server,
-        _ => Side::Client,
-    });
-    Some(A3Error::from_parts(&body.status, side, body.message, kinds))
-}
-
-/// Reads an a3 `ErrorInfo` from `grpc-status-details-bin` bytes: the error name, its side,
-/// and the `google.rpc.Status` message. Public for tests of the wire format.
-#[doc(hidden)]
-pub fn error_info(details: &[u8]) -> Option<(String, Option<Side>, Option<String>)> {
-    if details.is_empty() {
-        return None;
-    }
-    let status = Status::parse_from_bytes(details).ok()?;
-    let any = status.get_details().iter().find(|a| a.get_type_url() == ERROR_INFO_TYPE_URL)?;
-    let info = ErrorInfo::parse_from_bytes(any.get_value()).ok()?;
-    if info.get_domain() != ERROR_DOMAIN || info.get_reason().is_empty() {
-        return None;
-    }
-    let side = info.get_metadata().get("error_type").and_then(|t| Side::from_error_type(t));
-    Some((info.get_reason().to_owned(), side, Some(status.get_message().to_owned())))
-}
-
-/// Whether a status message is an a3 JSON body (used to explain mismatched codes).
-pub(crate) fn looks_like_a3_body(message: &str) -> bool {
-    serde_json::from_str::<WireBody>(message).is_ok()
 }
 
 /// The error a [`BaseClient`](crate::BaseClient) call returns.
@@ -567,10 +546,10 @@ pub enum Error {
     A3(#[from] A3Error),
     /// The call ended with a gRPC status that is not an a3 error (UNAVAILABLE after the
     /// retries, DEADLINE_EXCEEDED, UNIMPLEMENTED, RESOURCE_EXHAUSTED, ...).
-    #[error("gRPC call failed with {}: {message}", code_name(*code))]
+    #[error("gRPC call failed with {code}: {message}")]
     Status {
         /// The gRPC status code.
-        code: i32,
+        code: Code,
         /// The status message.
         message: String,
     },
@@ -582,7 +561,7 @@ pub enum Error {
     )]
     MismatchedStatusCode {
         /// The code that arrived.
-        code: i32,
+        code: Code,
         /// The raw `grpc-message`.
         message: String,
         /// The client's a3 codes, for the explanation.
@@ -603,57 +582,10 @@ impl Error {
     }
 
     /// The gRPC status code the call ended with, if it reached the server or the transport.
-    pub fn code(&self) -> Option<i32> {
+    pub fn code(&self) -> Option<Code> {
         match self {
             Error::Status { code, .. } | Error::MismatchedStatusCode { code, .. } => Some(*code),
             _ => None,
         }
     }
-
-    pub(crate) fn from_status(status: &RpcStatus, codes: &StatusCodes, kinds: &[ErrorKind]) -> Error {
-        if let Some(err) = from_rpc_status(status, codes, kinds) {
-            return Error::A3(err);
-        }
-        let code: i32 = status.code().into();
-        let message = status.message().to_owned();
-        if looks_like_a3_body(&message) {
-            let expected = match codes {
-                StatusCodes::Patched { client_site_error_code, server_site_error_code } => {
-                    format!("{client_site_error_code}/{server_site_error_code}, UNKNOWN or standard codes")
-                }
-                StatusCodes::Standard => "UNKNOWN or standard codes".to_owned(),
-            };
-            return Error::MismatchedStatusCode { code, message, expected };
-        }
-        Error::Status { code, message }
-    }
-}
-
-/// The canonical name of a gRPC status code, e.g. `"DEADLINE_EXCEEDED"`.
-pub fn code_name(code: i32) -> String {
-    let name = match code {
-        0 => "OK",
-        1 => "CANCELLED",
-        2 => "UNKNOWN",
-        3 => "INVALID_ARGUMENT",
-        4 => "DEADLINE_EXCEEDED",
-        5 => "NOT_FOUND",
-        6 => "ALREADY_EXISTS",
-        7 => "PERMISSION_DENIED",
-        8 => "RESOURCE_EXHAUSTED",
-        9 => "FAILED_PRECONDITION",
-        10 => "ABORTED",
-        11 => "OUT_OF_RANGE",
-        12 => "UNIMPLEMENTED",
-        13 => "INTERNAL",
-        14 => "UNAVAILABLE",
-        15 => "DATA_LOSS",
-        16 => "UNAUTHENTICATED",
-        other => return format!("status {other}"),
-    };
-    name.to_owned()
-}
-
-pub(crate) fn status(code: i32, message: impl Into<String>) -> RpcStatus {
-    RpcStatus::with_message(RpcStatusCode::from(code), message.into())
 }

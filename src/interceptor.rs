@@ -1,8 +1,8 @@
-//! Interceptors: code that runs around every View (server) or every call (client), like
-//! Django middleware.
+//! Server interceptors: code that runs around every View, like Django middleware, and the
+//! three that come with the crate. (Client interceptors are in `client/interceptor.rs`; the
+//! built-ins serve both sides.)
 //!
-//! On the server, interceptors run on the worker, before and after the View, for all four RPC
-//! kinds. The first in the list is outermost: its `before` runs first and its `after` last.
+//! Interceptors run on the worker, before and after the View, for all four RPC kinds. The first in the list is outermost: its `before` runs first and its `after` last.
 //! An interceptor that rejects a call (`before` returns `Err`) ends it with that a3 error; the
 //! View and the inner interceptors do not run, the outer ones still see the outcome.
 //!
@@ -25,19 +25,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::de::{self, Deserializer, MapAccess, Visitor};
-use serde::Deserialize;
-
-use crate::client::CallOptions;
-use crate::conf::{ConfError, Registry};
-use crate::error::{code_name, A3Error, Error};
+use crate::error::{A3Error, Code};
 use crate::view::Context;
 
 /// How a call ended, as interceptors see it afterwards.
 #[derive(Debug)]
 pub struct Outcome<'a> {
-    /// The gRPC status code sent (0 for OK).
-    pub code: i32,
+    /// The gRPC status code sent ([`Code::OK`] for success).
+    pub code: Code,
     /// The a3 error that ended the call, if one did.
     pub error: Option<&'a A3Error>,
     /// Time from the first interceptor's `before` to the end of the View.
@@ -77,20 +72,6 @@ pub trait Interceptor: Send + Sync + 'static {
     }
 }
 
-/// A client interceptor: adjusts each call's options (metadata, deadline) before it goes out
-/// and sees how it ended.
-pub trait ClientInterceptor: Send + Sync + 'static {
-    /// Runs before each call; its options then serve every retry of it.
-    fn before(&self, method: &str, options: &mut CallOptions) {
-        let _ = (method, options);
-    }
-
-    /// Runs after a unary or client-streaming call, with its result.
-    fn after(&self, method: &str, result: Result<(), &Error>, elapsed: Duration) {
-        let _ = (method, result, elapsed);
-    }
-}
-
 /// Logs every call at INFO: method, peer, outcome, time, and the request id if there is one.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RequestLog;
@@ -99,22 +80,7 @@ impl Interceptor for RequestLog {
     fn after(&self, ctx: &Context, outcome: &Outcome<'_>) {
         let id = ctx.get::<RequestIdValue>().map(|id| format!(" request_id={}", id.0)).unwrap_or_default();
         let error = outcome.error.map(|e| format!(" [{}]", e.name())).unwrap_or_default();
-        log::info!(
-            "{} from {}: {}{error} in {:.1?}{id}",
-            ctx.method(),
-            ctx.peer(),
-            code_name(outcome.code),
-            outcome.elapsed
-        );
-    }
-}
-
-impl ClientInterceptor for RequestLog {
-    fn after(&self, method: &str, result: Result<(), &Error>, elapsed: Duration) {
-        match result {
-            Ok(()) => log::info!("{method}: OK in {elapsed:.1?}"),
-            Err(err) => log::info!("{method}: {err} in {elapsed:.1?}"),
-        }
+        log::info!("{} from {}: {}{error} in {:.1?}{id}", ctx.method(), ctx.peer(), outcome.code, outcome.elapsed);
     }
 }
 
@@ -141,6 +107,11 @@ impl BearerToken {
     pub fn sending(token: impl Into<String>) -> BearerToken {
         BearerToken { tokens: Arc::from([token.into()]) }
     }
+
+    /// The token a client sends.
+    pub(crate) fn token(&self) -> Option<&str> {
+        self.tokens.first().map(String::as_str)
+    }
 }
 
 impl Interceptor for BearerToken {
@@ -154,14 +125,6 @@ impl Interceptor for BearerToken {
     }
 }
 
-impl ClientInterceptor for BearerToken {
-    fn before(&self, _: &str, options: &mut CallOptions) {
-        if let Some(token) = self.tokens.first() {
-            options.set_header("authorization", format!("Bearer {token}"));
-        }
-    }
-}
-
 /// Request ids that flow from client to server logs: a client sends `x-request-id` (a new one
 /// per call unless the call has one); a server takes it, or makes one, attaches it to the call
 /// ([`Context::get`]`::<`[`RequestIdValue`]`>()`, used by [`RequestLog`]) and echoes it in the
@@ -170,12 +133,34 @@ impl ClientInterceptor for BearerToken {
 pub struct RequestId;
 
 /// The request id of a call, attached by [`RequestId`].
+///
+/// ```
+/// use a3grpc::{Context, RequestIdValue};
+///
+/// fn request_id(ctx: &Context) -> &str {
+///     ctx.get::<RequestIdValue>().map(RequestIdValue::as_str).unwrap_or("-")
+/// }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RequestIdValue(pub String);
+pub struct RequestIdValue(String);
 
-const REQUEST_ID: &str = "x-request-id";
+impl RequestIdValue {
+    /// The id, as it travels in `x-request-id`.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
 
-fn new_request_id() -> String {
+impl fmt::Display for RequestIdValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+pub(crate) const REQUEST_ID: &str = "x-request-id";
+
+/// A new request id: 16 hex digits, unique enough to find one call in the logs.
+pub(crate) fn new_request_id() -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     let hashed = RandomState::new().hash_one((n, std::process::id(), std::time::SystemTime::now()));
@@ -189,120 +174,4 @@ impl Interceptor for RequestId {
         ctx.insert(RequestIdValue(id));
         Ok(())
     }
-}
-
-impl ClientInterceptor for RequestId {
-    fn before(&self, _: &str, options: &mut CallOptions) {
-        if !options.has_header(REQUEST_ID) {
-            options.set_header(REQUEST_ID, new_request_id());
-        }
-    }
-}
-
-/// An interceptor as a conf names it: a registered name with its settings, or one given in code.
-#[derive(Clone)]
-pub enum InterceptorSpec {
-    /// A name from [`register_interceptor`] (or a built-in) and the settings of its table.
-    Named {
-        /// The registered name.
-        name: String,
-        /// The other keys of its table (`null` for a bare name).
-        settings: serde_json::Value,
-    },
-    /// An interceptor built in code.
-    Given(Arc<dyn Interceptor>),
-}
-
-impl fmt::Debug for InterceptorSpec {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            InterceptorSpec::Named { name, .. } => write!(f, "{name:?}"),
-            InterceptorSpec::Given(_) => f.write_str("<interceptor given in code>"),
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for InterceptorSpec {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct SpecVisitor;
-        impl<'de> Visitor<'de> for SpecVisitor {
-            type Value = InterceptorSpec;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a registered interceptor name, or a table with `name` and its settings")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<InterceptorSpec, E> {
-                Ok(InterceptorSpec::Named { name: v.to_owned(), settings: serde_json::Value::Null })
-            }
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<InterceptorSpec, A::Error> {
-                let mut table = serde_json::Map::deserialize(de::value::MapAccessDeserializer::new(map))?;
-                let name = match table.remove("name") {
-                    Some(serde_json::Value::String(name)) => name,
-                    _ => return Err(de::Error::missing_field("name")),
-                };
-                Ok(InterceptorSpec::Named { name, settings: serde_json::Value::Object(table) })
-            }
-        }
-        d.deserialize_any(SpecVisitor)
-    }
-}
-
-type Factory = dyn Fn(&serde_json::Value) -> Result<Arc<dyn Interceptor>, String> + Send + Sync;
-
-static INTERCEPTORS: Registry<Box<Factory>> = Registry::new("interceptor", "interceptors");
-
-/// Registers an interceptor under `name` for conf files. `factory` builds it from the other
-/// keys of its conf table (`null` for a bare name), or says what is wrong with them.
-///
-/// ```
-/// use std::sync::Arc;
-/// use a3grpc::{register_interceptor, Interceptor, RequestLog};
-///
-/// register_interceptor("app.Logging", |_settings| Ok(Arc::new(RequestLog) as Arc<dyn Interceptor>));
-/// ```
-pub fn register_interceptor(
-    name: impl Into<String>,
-    factory: impl Fn(&serde_json::Value) -> Result<Arc<dyn Interceptor>, String> + Send + Sync + 'static,
-) {
-    INTERCEPTORS.insert(name.into(), Box::new(factory));
-}
-
-/// Builds the interceptors a conf lists, in order.
-pub(crate) fn resolve(specs: &[InterceptorSpec]) -> Result<Vec<Arc<dyn Interceptor>>, ConfError> {
-    specs
-        .iter()
-        .enumerate()
-        .map(|(i, spec)| match spec {
-            InterceptorSpec::Given(interceptor) => Ok(interceptor.clone()),
-            InterceptorSpec::Named { name, settings } => {
-                let built = match built_in(name, settings) {
-                    Some(built) => built,
-                    None => INTERCEPTORS.get(name)?(settings),
-                };
-                built.map_err(|message| ConfError::invalid(format!("interceptors[{i}]"), format!("{name}: {message}")))
-            }
-        })
-        .collect()
-}
-
-fn built_in(name: &str, settings: &serde_json::Value) -> Option<Result<Arc<dyn Interceptor>, String>> {
-    #[derive(Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct BearerSettings {
-        tokens: Vec<String>,
-    }
-    let no_settings = |built: Arc<dyn Interceptor>| match settings {
-        serde_json::Value::Null => Ok(built),
-        serde_json::Value::Object(map) if map.is_empty() => Ok(built),
-        _ => Err("takes no settings".to_owned()),
-    };
-    Some(match name {
-        "a3grpc.RequestLog" => no_settings(Arc::new(RequestLog)),
-        "a3grpc.RequestId" => no_settings(Arc::new(RequestId)),
-        "a3grpc.BearerToken" => match BearerSettings::deserialize(settings) {
-            Ok(s) if !s.tokens.is_empty() => Ok(Arc::new(BearerToken::accepting(s.tokens))),
-            Ok(_) => Err("`tokens` must list at least one token".to_owned()),
-            Err(e) => Err(format!("needs `tokens = [\"...\"]`: {e}")),
-        },
-        _ => return None,
-    })
 }

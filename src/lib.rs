@@ -86,36 +86,38 @@
 // The generated code names `::a3grpc::protobuf`, in this crate too.
 extern crate self as a3grpc;
 
+// Low to high: each module uses only those above it in this list (see the README's Layout).
+mod call;
+mod channel;
 mod client;
 mod conf;
+mod dispatch;
 mod error;
 mod interceptor;
-mod pool;
 mod server;
 mod servicer;
-mod supervisor;
 mod view;
+mod wire;
 
 /// `google.rpc.Status` and `ErrorInfo`, the rich error model.
 mod proto {
     include!(concat!(env!("OUT_DIR"), "/google.rpc.rs"));
 }
 
-pub use client::{BaseClient, CallOptions, ClientBuilder, Headers, RequestSender, ResponseStream, RetryPolicy};
-pub use conf::{ChannelOption, Conf, ConfError, OptionValue, ServicerMappings};
-#[doc(hidden)]
-pub use error::error_info;
-pub use error::{code_name, A3Error, Error, ErrorKind, Side, StatusCodes};
-pub use interceptor::{
-    register_interceptor, BearerToken, ClientInterceptor, Interceptor, InterceptorSpec, Outcome, RequestId,
-    RequestIdValue, RequestLog,
+pub use channel::OptionValue;
+pub use client::{
+    BaseClient, CallOptions, ClientBuilder, ClientInterceptor, Headers, RequestSender, ResponseStream, RetryPolicy,
 };
-pub use server::{run_grpc_server, Server, ServerError};
-pub use servicer::{register_mappings, Servicer};
-pub use supervisor::run_grpc_server_with_multiprocessing;
+pub use conf::{register_interceptor, register_mappings, Conf, ConfError, ServicerMappings};
+pub use error::{A3Error, Code, Error, ErrorKind, Side, StatusCodes};
+pub use interceptor::{BearerToken, Interceptor, Outcome, RequestId, RequestIdValue, RequestLog};
+pub use server::{run_grpc_server, run_grpc_server_with_multiprocessing, Server, ServerError};
+pub use servicer::Servicer;
 pub use view::{
     BidiView, ClientStreamingView, Context, Requests, Responses, ServerStreamingView, StreamError, UnaryView,
 };
+#[doc(hidden)]
+pub use wire::error_info;
 
 /// The grpcio crate a3grpc is built on, for the generated code and its types.
 pub use grpcio;

@@ -1,12 +1,14 @@
-//! Servicers: the Views of one service, one line per RPC, and the `servicer_mappings` table.
+//! Servicers: the Views of one service, one line per RPC, each bound to the generated method
+//! descriptor of its RPC and to the dispatch function of its kind (`dispatch/`). The server
+//! registers them with grpcio once its [`Runtime`] exists. (The `servicer_mappings` names a
+//! conf file uses are in `conf/registry.rs`.)
 
 use std::fmt;
 use std::sync::Arc;
 
 use grpcio::{Method, ServiceBuilder};
 
-use crate::conf::{ConfError, Registry};
-use crate::server::{self, Runtime};
+use crate::dispatch::{self, Runtime};
 use crate::view::{BidiView, ClientStreamingView, ServerStreamingView, UnaryView};
 
 type Register = Arc<dyn Fn(ServiceBuilder, &Arc<Runtime>) -> ServiceBuilder + Send + Sync>;
@@ -60,7 +62,7 @@ impl Servicer {
             // Registered as client-streaming: the wire is identical for one request, and
             // grpcio's unary handler cannot tell a worker that its caller has gone.
             builder.add_client_streaming_handler(method, move |ctx, requests, sink| {
-                server::serve_unary(&rt, &view, ctx, requests, sink)
+                dispatch::serve_unary(&rt, &view, ctx, requests, sink)
             })
         })
     }
@@ -73,7 +75,7 @@ impl Servicer {
     ) -> Servicer {
         self.bind(method.name, view, move |builder, rt, view| {
             builder.add_duplex_streaming_handler(method, move |ctx, requests, sink| {
-                server::serve_client_streaming(&rt, &view, ctx, requests, sink)
+                dispatch::serve_client_streaming(&rt, &view, ctx, requests, sink)
             })
         })
     }
@@ -86,7 +88,7 @@ impl Servicer {
     ) -> Servicer {
         self.bind(method.name, view, move |builder, rt, view| {
             builder.add_server_streaming_handler(method, move |ctx, request, sink| {
-                server::serve_server_streaming(&rt, &view, ctx, request, sink)
+                dispatch::serve_server_streaming(&rt, &view, ctx, request, sink)
             })
         })
     }
@@ -95,7 +97,7 @@ impl Servicer {
     pub fn bidi<V: BidiView>(self, method: &'static Method<V::Request, V::Response>, view: V) -> Servicer {
         self.bind(method.name, view, move |builder, rt, view| {
             builder.add_duplex_streaming_handler(method, move |ctx, requests, sink| {
-                server::serve_bidi(&rt, &view, ctx, requests, sink)
+                dispatch::serve_bidi(&rt, &view, ctx, requests, sink)
             })
         })
     }
@@ -124,29 +126,4 @@ impl Servicer {
         }
         builder
     }
-}
-
-static MAPPINGS: Registry<Vec<Servicer>> = Registry::new("servicer mappings", "servicer_mappings");
-
-/// Registers `servicers` under `name`, so a conf file can say `servicer_mappings = "name"`.
-///
-/// Call it at start-up, before reading the conf. Registering a name again replaces it.
-///
-/// ```
-/// use a3grpc::{register_mappings, Conf, Servicer};
-///
-/// register_mappings("app.mappings.servicer_mappings", vec![Servicer::new()]);
-/// let conf = Conf::from_toml_str(r#"
-///     host = "127.0.0.1"
-///     port = 0
-///     servicer_mappings = "app.mappings.servicer_mappings"
-/// "#)?;
-/// # Ok::<(), a3grpc::ConfError>(())
-/// ```
-pub fn register_mappings(name: impl Into<String>, servicers: Vec<Servicer>) {
-    MAPPINGS.insert(name.into(), servicers);
-}
-
-pub(crate) fn resolve_mappings(name: &str) -> Result<Vec<Servicer>, ConfError> {
-    MAPPINGS.get(name).map(|servicers| servicers.as_ref().clone())
 }

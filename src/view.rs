@@ -1,16 +1,18 @@
-//! Views: one blocking handler per RPC, and the call context they see.
+//! What users write and touch: the four View traits (one blocking handler per RPC), the
+//! [`Context`] a View sees, and the blocking [`Requests`] and [`Responses`] of streaming calls.
 //!
 //! A View runs on the server's worker pool, never on a gRPC I/O thread, so it may block
-//! (database calls, file I/O, sleeping) without stalling other calls.
+//! (database calls, file I/O, sleeping) without stalling other calls. The dispatch
+//! (`dispatch/`) calls these traits; the state behind a `Context` is `call.rs`.
 
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use grpcio::{Deadline, Metadata, MetadataBuilder};
+use grpcio::{Metadata, MetadataBuilder};
 
+use crate::call::{lock, CallInfo, Cancellation, HeaderSlot, Out};
 use crate::error::A3Error;
 
 /// A View for a unary RPC: one request in, one response or an a3 error out.
@@ -52,21 +54,6 @@ pub struct Context {
     // Made on first use: most calls set no response metadata.
     response_headers: Option<Arc<Mutex<HeaderSlot>>>,
     extensions: HashMap<TypeId, Box<dyn Any + Send + Sync>>,
-}
-
-/// Response metadata a View sets, until it goes out with the first message.
-#[derive(Default)]
-pub(crate) struct HeaderSlot {
-    builder: Option<MetadataBuilder>,
-    sent: bool,
-}
-
-impl HeaderSlot {
-    /// Takes the metadata to send with the first message; later `set_header` calls fail.
-    pub(crate) fn take_for_sending(&mut self) -> Option<Metadata> {
-        self.sent = true;
-        self.builder.take().map(MetadataBuilder::build)
-    }
 }
 
 impl Context {
@@ -162,95 +149,6 @@ impl Context {
     pub(crate) fn header_slot(&mut self) -> Arc<Mutex<HeaderSlot>> {
         self.response_headers.get_or_insert_with(Arc::default).clone()
     }
-}
-
-/// What the server copies out of grpcio's call context before handing the call to a worker.
-pub(crate) struct CallInfo {
-    pub(crate) method: String,
-    pub(crate) peer: String,
-    pub(crate) headers: Vec<(String, Vec<u8>)>,
-    pub(crate) deadline: Deadline,
-    pub(crate) cancelled: Arc<Cancellation>,
-}
-
-impl CallInfo {
-    pub(crate) fn from_rpc(ctx: &grpcio::RpcContext<'_>) -> Arc<CallInfo> {
-        let headers = ctx.request_headers().iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
-        Arc::new(CallInfo {
-            method: String::from_utf8_lossy(ctx.method()).into_owned(),
-            peer: ctx.peer(),
-            headers,
-            deadline: ctx.deadline(),
-            cancelled: Arc::new(Cancellation::default()),
-        })
-    }
-
-    pub(crate) fn is_cancelled(&self) -> bool {
-        self.cancelled.is_set()
-    }
-}
-
-/// The "caller has gone" signal, read by the View's worker. Streaming calls have it set by
-/// the I/O thread, which watches them; the flag makes the check free and the condvar lets a
-/// waiting View wake at once. A unary call is not watched (grpcio announces its end only to a
-/// sink that has already replied), so it carries a probe that asks grpcio instead.
-#[derive(Default)]
-pub(crate) struct Cancellation {
-    flag: AtomicBool,
-    lock: Mutex<()>,
-    wake: Condvar,
-    probe: OnceLock<Probe>,
-}
-
-/// Tells, without blocking, whether grpcio has seen the call end.
-pub(crate) type Probe = Box<dyn Fn() -> bool + Send + Sync>;
-
-/// How often a View waiting in [`Context::wait_cancelled`] asks the probe.
-const PROBE_INTERVAL: Duration = Duration::from_millis(5);
-
-impl Cancellation {
-    pub(crate) fn set(&self) {
-        self.flag.store(true, Ordering::Release);
-        let _guard = self.lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        self.wake.notify_all();
-    }
-
-    /// Lets the cancellation ask `probe` from now on.
-    pub(crate) fn probe_with(&self, probe: Probe) {
-        let _ = self.probe.set(probe);
-    }
-
-    pub(crate) fn is_set(&self) -> bool {
-        if self.flag.load(Ordering::Acquire) {
-            return true;
-        }
-        let ended = self.probe.get().is_some_and(|probe| probe());
-        if ended {
-            self.flag.store(true, Ordering::Release);
-        }
-        ended
-    }
-
-    fn wait(&self, timeout: Duration) -> bool {
-        let until = Instant::now() + timeout;
-        let mut guard = self.lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        while !self.is_set() {
-            let left = until.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return false;
-            }
-            let nap = if self.probe.get().is_some() { left.min(PROBE_INTERVAL) } else { left };
-            guard = match self.wake.wait_timeout(guard, nap) {
-                Ok((guard, _)) => guard,
-                Err(poisoned) => poisoned.into_inner().0,
-            };
-        }
-        true
-    }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// A View for a client-streaming RPC: a stream of requests in, one response out.
@@ -411,13 +309,6 @@ impl<T> Iterator for Requests<T> {
             }
         }
     }
-}
-
-/// What a streaming View's worker hands to the I/O thread, in order.
-pub(crate) enum Out<T> {
-    Headers(Metadata),
-    Message(T),
-    End(Result<(), grpcio::RpcStatus>),
 }
 
 /// The response side of a streaming call: a blocking sender.

@@ -6,13 +6,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use a3grpc::{A3Error, BaseClient, CallOptions, Error, RetryPolicy};
+use a3grpc::{A3Error, BaseClient, CallOptions, Code, Error, RetryPolicy};
 use common::*;
 use futures::FutureExt;
 use grpcio::{RpcStatus, RpcStatusCode, ServiceBuilder};
-
-const UNAVAILABLE: i32 = 14;
-const INTERNAL: i32 = 13;
 
 /// A raw grpcio server that fails the first `failures` calls with `code`, then greets;
 /// it counts every call it sees.
@@ -59,8 +56,8 @@ fn retries_stop_at_the_attempt_limit_with_the_last_status() {
     let server = flaky(10, RpcStatusCode::UNAVAILABLE, "down");
     let client = BaseClient::builder("127.0.0.1", server.port).retry(quick(2)).build().unwrap();
     match say_hello(&client, "x") {
-        Err(Error::Status { code, message }) => assert_eq!((code, message.as_str()), (UNAVAILABLE, "down")),
-        other => panic!("expected UNAVAILABLE, got {other:?}"),
+        Err(Error::Status { code, message }) => assert_eq!((code, message.as_str()), (Code::UNAVAILABLE, "down")),
+        other => panic!("expected Code::UNAVAILABLE, got {other:?}"),
     }
     assert_eq!(server.calls.load(Ordering::SeqCst), 2);
 }
@@ -69,11 +66,12 @@ fn retries_stop_at_the_attempt_limit_with_the_last_status() {
 fn other_codes_are_not_retried_unless_asked() {
     let server = flaky(1, RpcStatusCode::INTERNAL, "bug");
     let client = BaseClient::builder("127.0.0.1", server.port).retry(quick(5)).build().unwrap();
-    assert_eq!(say_hello(&client, "x").unwrap_err().code(), Some(INTERNAL));
+    assert_eq!(say_hello(&client, "x").unwrap_err().code(), Some(Code::INTERNAL));
     assert_eq!(server.calls.load(Ordering::SeqCst), 1);
 
     let server = flaky(1, RpcStatusCode::INTERNAL, "bug");
-    let client = BaseClient::builder("127.0.0.1", server.port).retry(quick(5).retry_on(&[INTERNAL])).build().unwrap();
+    let client =
+        BaseClient::builder("127.0.0.1", server.port).retry(quick(5).retry_on(&[Code::INTERNAL])).build().unwrap();
     assert_eq!(say_hello(&client, "x").unwrap(), "finally");
     assert_eq!(server.calls.load(Ordering::SeqCst), 2);
 }
@@ -86,7 +84,7 @@ fn a3_errors_are_answers_and_never_retried() {
         seen.fetch_add(1, Ordering::SeqCst);
         Err(A3Error::NotAvailable("come back later".into()))
     })]));
-    let client = client_of(&server).retry(quick(5).retry_on(&[499, UNAVAILABLE])).build().unwrap();
+    let client = client_of(&server).retry(quick(5).retry_on(&[Code::new(499), Code::UNAVAILABLE])).build().unwrap();
     assert!(matches!(say_hello(&client, "x"), Err(Error::A3(A3Error::NotAvailable(_)))));
     assert_eq!(calls.load(Ordering::SeqCst), 1);
 }
@@ -96,7 +94,7 @@ fn no_server_is_an_error_value_after_the_retries_never_an_exit() {
     // A port that was just free: bind, read it, close.
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let client = BaseClient::builder("127.0.0.1", port).retry(quick(3)).build().unwrap();
-    assert_eq!(say_hello(&client, "anyone?").unwrap_err().code(), Some(UNAVAILABLE));
+    assert_eq!(say_hello(&client, "anyone?").unwrap_err().code(), Some(Code::UNAVAILABLE));
 }
 
 #[test]

@@ -3,7 +3,7 @@
 
 mod common;
 
-use a3grpc::{register_mappings, Conf, ConfError, Server};
+use a3grpc::{register_mappings, Code, Conf, ConfError, Server};
 use common::*;
 
 const NAME: &str = "app.mappings.servicer_mappings";
@@ -44,7 +44,11 @@ fn a_toml_conf_with_the_original_keys_starts_a_server() {
     let server = Server::start(Conf::from_file(&path).unwrap()).unwrap();
     let client = client(&server);
     assert_eq!(say_hello(&client, "toml").unwrap(), "Hello toml!");
-    assert_eq!(say_hello(&client, &"x".repeat(2048)).unwrap_err().code(), Some(8), "options applied");
+    assert_eq!(
+        say_hello(&client, &"x".repeat(2048)).unwrap_err().code(),
+        Some(Code::RESOURCE_EXHAUSTED),
+        "options applied"
+    );
 }
 
 #[test]

@@ -5,7 +5,7 @@ mod common;
 
 use std::sync::Arc;
 
-use a3grpc::{A3Error, Error, ErrorKind, Side, StatusCodes};
+use a3grpc::{A3Error, Code, Error, ErrorKind, Side, StatusCodes};
 use common::*;
 use futures::FutureExt;
 use grpcio::{RpcStatus, ServiceBuilder};
@@ -118,7 +118,7 @@ fn patched_codes_apply_per_server_and_per_client() {
 fn mismatched_codes_give_a_clear_untyped_error() {
     let server = start(conf(vec![failing()]).patch_status_code(StatusCodes::patched(400, 500)));
     match say_hello(&client(&server), "NotFoundError") {
-        Err(err @ Error::MismatchedStatusCode { code: 400, .. }) => {
+        Err(err @ Error::MismatchedStatusCode { code, .. }) if code == Code::new(400) => {
             let text = err.to_string();
             assert!(text.contains("patch_status_code"), "{text}");
             assert!(text.contains("NotFoundError"), "{text}");
@@ -181,7 +181,7 @@ fn a_non_a3_status_stays_an_untyped_status() {
         raw_server(|_| RpcStatus::with_message(grpcio::RpcStatusCode::UNKNOWN, "plain failure".into()));
     let client = a3grpc::BaseClient::builder("127.0.0.1", port).build().unwrap();
     match say_hello(&client, "x") {
-        Err(Error::Status { code: 2, message }) => assert_eq!(message, "plain failure"),
+        Err(Error::Status { code: Code::UNKNOWN, message }) => assert_eq!(message, "plain failure"),
         other => panic!("expected UNKNOWN, got {other:?}"),
     }
 }

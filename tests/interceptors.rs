@@ -37,7 +37,7 @@ fn recording_greeter(log: &Log) -> a3grpc::Servicer {
         &METHOD_GREETER_SAY_HELLO,
         FnView(move |req: HelloRequest, ctx: &mut Context| {
             log.lock().unwrap().push("view".into());
-            let id = ctx.get::<RequestIdValue>().map(|id| id.0.clone()).unwrap_or_default();
+            let id = ctx.get::<RequestIdValue>().map(|id| id.as_str().to_owned()).unwrap_or_default();
             Ok(reply(format!("Hello {}! {id}", req.get_name())))
         }),
     )
@@ -70,8 +70,8 @@ fn the_first_interceptor_is_outermost() {
             "outer before /Greeter/say_hello",
             "inner before /Greeter/say_hello",
             "view",
-            "inner after 0 ",
-            "outer after 0 "
+            "inner after OK ",
+            "outer after OK "
         ]
     );
 }

@@ -22,8 +22,10 @@ fn supervisor_process() {
         .init();
     let port = std::env::var(CHILD_PORT).ok().and_then(|p| p.parse().ok()).unwrap_or(0);
     let servicer = greeter(|_, _| Ok(reply(std::process::id().to_string())));
-    let conf = Conf::new("127.0.0.1", port, vec![servicer]).graceful_shutdown(std::time::Duration::from_secs(1));
-    if let Err(err) = run_grpc_server_with_multiprocessing(conf, Some(2)) {
+    let conf = Conf::new("127.0.0.1", port, vec![servicer])
+        .graceful_shutdown(std::time::Duration::from_secs(1))
+        .process_count(2);
+    if let Err(err) = run_grpc_server_with_multiprocessing(conf) {
         eprintln!("supervisor: {err}");
         std::process::exit(1);
     }

@@ -9,15 +9,9 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
-use a3grpc::{A3Error, CallOptions, Error, Server, ServerError, Servicer};
+use a3grpc::{A3Error, CallOptions, Code, Error, Server, ServerError, Servicer};
 use common::*;
 use crossbeam_channel::{unbounded, Receiver, Sender};
-
-const RESOURCE_EXHAUSTED: i32 = 8;
-const DEADLINE_EXCEEDED: i32 = 4;
-const UNIMPLEMENTED: i32 = 12;
-const CANCELLED: i32 = 1;
-const INTERNAL: i32 = 13;
 
 /// Views that announce they started and then hold their worker until the gate opens
 /// (the gate opens when its sender is dropped).
@@ -112,10 +106,10 @@ fn calls_beyond_maximum_concurrent_rpcs_fail_at_once_with_resource_exhausted() {
     gate.wait_started(2);
     match say_hello(&client, "one too many") {
         Err(Error::Status { code, message }) => {
-            assert_eq!(code, RESOURCE_EXHAUSTED);
+            assert_eq!(code, Code::RESOURCE_EXHAUSTED);
             assert_eq!(message, "Concurrent RPC limit exceeded!");
         }
-        other => panic!("expected RESOURCE_EXHAUSTED, got {other:?}"),
+        other => panic!("expected Code::RESOURCE_EXHAUSTED, got {other:?}"),
     }
     gate.release();
     for call in held {
@@ -194,7 +188,7 @@ fn a_queued_call_whose_deadline_passed_is_dropped_before_its_view_runs() {
         &request("late"),
         &CallOptions::new().timeout(Duration::from_millis(200)),
     );
-    assert_eq!(late.unwrap_err().code(), Some(DEADLINE_EXCEEDED));
+    assert_eq!(late.unwrap_err().code(), Some(Code::DEADLINE_EXCEEDED));
     pace_behind(&held.client);
     held.release_and_check("late");
 }
@@ -206,8 +200,8 @@ fn a_queued_call_whose_client_cancelled_is_dropped_before_its_view_runs() {
     let mut gone = raw.unary_call_async(&METHOD_GREETER_SAY_HELLO, &request("gone"), Default::default()).unwrap();
     gone.cancel();
     match gone.receive_sync() {
-        Err(grpcio::Error::RpcFailure(status)) => assert_eq!(i32::from(status.code()), CANCELLED),
-        other => panic!("expected CANCELLED, got {:?}", other.map(|_| ())),
+        Err(grpcio::Error::RpcFailure(status)) => assert_eq!(Code::from(i32::from(status.code())), Code::CANCELLED),
+        other => panic!("expected Code::CANCELLED, got {:?}", other.map(|_| ())),
     }
     // A call on the same connection, queued behind the cancelled one, whose deadline expires
     // while the worker is held: its frames come after the cancellation's, and the time it
@@ -217,7 +211,9 @@ fn a_queued_call_whose_client_cancelled_is_dropped_before_its_view_runs() {
         &request("pace"),
         grpcio::CallOption::default().timeout(Duration::from_millis(500)),
     );
-    assert!(matches!(behind, Err(grpcio::Error::RpcFailure(ref s)) if i32::from(s.code()) == DEADLINE_EXCEEDED));
+    assert!(
+        matches!(behind, Err(grpcio::Error::RpcFailure(ref s)) if Code::from(i32::from(s.code())) == Code::DEADLINE_EXCEEDED)
+    );
     held.release_and_check("gone");
 }
 
@@ -259,7 +255,7 @@ fn a_view_sees_its_deadline_pass() {
         &request("x"),
         &CallOptions::new().timeout(Duration::from_millis(200)),
     );
-    assert_eq!(outcome.unwrap_err().code(), Some(DEADLINE_EXCEEDED));
+    assert_eq!(outcome.unwrap_err().code(), Some(Code::DEADLINE_EXCEEDED));
     assert_eq!(seen.recv_timeout(Duration::from_secs(10)), Ok(true), "the View stopped waiting");
 }
 
@@ -270,14 +266,18 @@ fn conf_options_reach_the_core_on_server_and_client() {
     let client = client(&server);
     assert_eq!(say_hello(&client, "small").unwrap(), "small");
     let big = "x".repeat(4096);
-    assert_eq!(say_hello(&client, &big).unwrap_err().code(), Some(RESOURCE_EXHAUSTED), "the server's limit applies");
+    assert_eq!(
+        say_hello(&client, &big).unwrap_err().code(),
+        Some(Code::RESOURCE_EXHAUSTED),
+        "the server's limit applies"
+    );
 
     let server = start(conf(vec![echo()]));
     let small_client = client_of(&server).option("grpc.max_receive_message_length", 64).build().unwrap();
     assert_eq!(say_hello(&small_client, "fits").unwrap(), "fits");
     assert_eq!(
         say_hello(&small_client, &"y".repeat(200)).unwrap_err().code(),
-        Some(RESOURCE_EXHAUSTED),
+        Some(Code::RESOURCE_EXHAUSTED),
         "the client's limit applies"
     );
 }
@@ -336,7 +336,7 @@ fn port_zero_binds_a_free_port_and_a_busy_port_is_a_bind_error_naming_the_addres
 #[test]
 fn rpcs_without_a_view_answer_unimplemented() {
     let server = start(conf(vec![Servicer::new()]));
-    assert_eq!(say_hello(&client(&server), "x").unwrap_err().code(), Some(UNIMPLEMENTED));
+    assert_eq!(say_hello(&client(&server), "x").unwrap_err().code(), Some(Code::UNIMPLEMENTED));
 }
 
 #[test]
@@ -364,7 +364,7 @@ fn pace_behind(client: &a3grpc::BaseClient) {
         &request("pace"),
         &CallOptions::new().timeout(Duration::from_millis(500)),
     );
-    assert_eq!(pace.unwrap_err().code(), Some(DEADLINE_EXCEEDED));
+    assert_eq!(pace.unwrap_err().code(), Some(Code::DEADLINE_EXCEEDED));
 }
 
 fn raw_client(port: u16) -> grpcio::Client {
@@ -405,10 +405,10 @@ fn a_request_that_does_not_decode_is_answered_internal_and_never_reaches_the_vie
     let outcome = raw.unary_call(&RAW_SAY_HELLO, &vec![0x0a, 100, b'h', b'i'], grpcio::CallOption::default());
     match outcome {
         Err(grpcio::Error::RpcFailure(status)) => {
-            assert_eq!(i32::from(status.code()), INTERNAL);
+            assert_eq!(Code::from(i32::from(status.code())), Code::INTERNAL);
             assert!(status.message().contains("could not read the request"), "{}", status.message());
         }
-        other => panic!("expected INTERNAL, got {other:?}"),
+        other => panic!("expected Code::INTERNAL, got {other:?}"),
     }
     assert!(ran.try_recv().is_err(), "the View did not run");
     let fine = raw.unary_call(&RAW_SAY_HELLO, &vec![0x0a, 2, b'h', b'i'], grpcio::CallOption::default()).unwrap();

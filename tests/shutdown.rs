@@ -8,7 +8,7 @@ use std::process::Command;
 use std::thread;
 use std::time::Duration;
 
-use a3grpc::{run_grpc_server, Error};
+use a3grpc::{run_grpc_server, Code, Error};
 use common::*;
 
 const CHILD: &str = "A3GRPC_TEST_SERVER_PROCESS";
@@ -70,7 +70,9 @@ fn sigterm_finishes_in_flight_calls_within_the_grace_period_then_cancels_and_exi
     assert_eq!(finishing.join().unwrap().unwrap(), "finished", "the in-flight call finished within the grace");
     assert!(say_hello(&client, "latecomer").is_err(), "no new calls once stopping");
     match endless.join().unwrap() {
-        Err(Error::Status { code, .. }) => assert!(code == 1 || code == 14, "cancelled after the grace, got {code}"),
+        Err(Error::Status { code, .. }) => {
+            assert!(code == Code::CANCELLED || code == Code::UNAVAILABLE, "cancelled after the grace, got {code}")
+        }
         other => panic!("the call still running after the grace should be cancelled, got {other:?}"),
     }
     server.wait_for("ENDLESS VIEW SAW CANCELLED=true");

@@ -7,8 +7,8 @@ mod common;
 use std::time::Duration;
 
 use a3grpc::{
-    A3Error, BidiView, CallOptions, ClientStreamingView, Context, Error, Requests, Responses, ServerStreamingView,
-    Servicer, StreamError,
+    A3Error, BidiView, CallOptions, ClientStreamingView, Code, Context, Error, Requests, Responses,
+    ServerStreamingView, Servicer, StreamError,
 };
 use common::hello::{
     METHOD_GREETER_SAY_HELLO_BIDI_STREAM as BIDI, METHOD_GREETER_SAY_HELLO_STREAM_REPLY as SERVER_STREAM,
@@ -192,7 +192,7 @@ fn a_deadline_ends_a_stream_on_both_sides() {
     let (_requests, mut replies) =
         client(&server).bidi(&BIDI, &CallOptions::new().timeout(Duration::from_millis(200))).unwrap();
     match replies.next() {
-        Some(Err(err)) => assert_eq!(err.code(), Some(4), "DEADLINE_EXCEEDED, got {err:?}"),
+        Some(Err(err)) => assert_eq!(err.code(), Some(Code::DEADLINE_EXCEEDED), "DEADLINE_EXCEEDED, got {err:?}"),
         other => panic!("expected DEADLINE_EXCEEDED, got {:?}", other.map(|r| r.is_ok())),
     }
     let (cancelled, next) = seen.recv_timeout(Duration::from_secs(10)).unwrap();
@@ -260,14 +260,18 @@ fn streams_count_against_maximum_concurrent_rpcs_and_calls_of_every_kind_over_it
 
     // RESOURCE_EXHAUSTED (8), not CANCELLED: a refused call's request stream is kept until its
     // status is out.
-    assert_eq!(say_hello(&client, "blocked").unwrap_err().code(), Some(8), "unary while the stream runs");
+    assert_eq!(
+        say_hello(&client, "blocked").unwrap_err().code(),
+        Some(Code::RESOURCE_EXHAUSTED),
+        "unary while the stream runs"
+    );
     let refused = client.client_streaming(&CLIENT_STREAM, names(3), &none).unwrap_err();
-    assert_eq!(refused.code(), Some(8), "client stream: {refused}");
+    assert_eq!(refused.code(), Some(Code::RESOURCE_EXHAUSTED), "client stream: {refused}");
     let (mut requests, mut replies) = client.bidi(&BIDI, &none).unwrap();
     let _ = requests.send(request("a"));
     requests.finish();
     let refused = replies.next().expect("an outcome").unwrap_err();
-    assert_eq!(refused.code(), Some(8), "bidi: {refused}");
+    assert_eq!(refused.code(), Some(Code::RESOURCE_EXHAUSTED), "bidi: {refused}");
 
     drop(open);
     assert!(held.next().is_none());

@@ -3,10 +3,8 @@
 
 mod common;
 
-use a3grpc::{BaseClient, Conf, Error, RetryPolicy, Server};
+use a3grpc::{BaseClient, Code, Conf, Error, RetryPolicy, Server};
 use common::*;
-
-const UNAVAILABLE: i32 = 14;
 
 fn tls_server(pki: &Pki, mutual: bool) -> Server {
     let mut conf = conf(vec![hello::greeter_servicer()]).tls(pki.path("server.key"), pki.path("server.pem"));
@@ -28,7 +26,7 @@ fn tls_serves_a_client_that_trusts_the_ca() {
     assert_eq!(say_hello(&client, "tls").unwrap(), "Hello tls!");
 
     let plaintext = tls_client(&server).build().unwrap();
-    assert_eq!(say_hello(&plaintext, "x").unwrap_err().code(), Some(UNAVAILABLE), "no plaintext on a TLS port");
+    assert_eq!(say_hello(&plaintext, "x").unwrap_err().code(), Some(Code::UNAVAILABLE), "no plaintext on a TLS port");
 }
 
 #[test]
@@ -36,7 +34,7 @@ fn a_server_certificate_from_another_ca_is_refused() {
     let pki = Pki::new(&["127.0.0.1"]);
     let server = tls_server(&pki, false);
     let client = tls_client(&server).ca_cert(pki.path("other-ca.pem")).build().unwrap();
-    assert_eq!(say_hello(&client, "x").unwrap_err().code(), Some(UNAVAILABLE));
+    assert_eq!(say_hello(&client, "x").unwrap_err().code(), Some(Code::UNAVAILABLE));
 }
 
 #[test]
@@ -51,7 +49,7 @@ fn mutual_tls_needs_a_client_certificate_from_the_ca() {
     assert_eq!(say_hello(&with_identity, "mtls").unwrap(), "Hello mtls!");
 
     let without = tls_client(&server).ca_cert(pki.path("ca.pem")).build().unwrap();
-    assert_eq!(say_hello(&without, "x").unwrap_err().code(), Some(UNAVAILABLE), "no client certificate, no call");
+    assert_eq!(say_hello(&without, "x").unwrap_err().code(), Some(Code::UNAVAILABLE), "no client certificate, no call");
 }
 
 #[test]
@@ -61,7 +59,7 @@ fn the_target_name_override_accepts_a_certificate_for_another_name() {
     let plain_name = tls_client(&server).ca_cert(pki.path("ca.pem")).build().unwrap();
     assert_eq!(
         say_hello(&plain_name, "x").unwrap_err().code(),
-        Some(UNAVAILABLE),
+        Some(Code::UNAVAILABLE),
         "127.0.0.1 is not on the certificate"
     );
     let overridden =

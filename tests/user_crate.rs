@@ -98,7 +98,8 @@ fn every_proto_layout_compiles_and_serves_in_a_users_crate() {
 fn the_readme_shows_the_shop_crate_as_it_is() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let readme = std::fs::read_to_string(root.join("README.md")).expect("README.md");
-    for file in ["build.rs", "proto/shop/v1/shop.proto", "src/lib.rs", "src/bin/shop-server.rs", "src/bin/shop-client.rs"]
+    for file in
+        ["build.rs", "proto/shop/v1/shop.proto", "src/lib.rs", "src/bin/shop-server.rs", "src/bin/shop-client.rs"]
     {
         let code = std::fs::read_to_string(root.join("examples/shop").join(file)).expect("examples/shop file");
         assert!(readme.contains(&code), "README.md shows examples/shop/{file} as it is in the crate");

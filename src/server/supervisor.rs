@@ -15,8 +15,9 @@ use crossbeam_channel::{unbounded, RecvTimeoutError};
 use signal_hook::consts::{SIGCHLD, SIGINT, SIGTERM};
 use socket2::{Domain, Protocol, Socket, Type};
 
-use crate::conf::{Conf, ConfError, OptionValue};
-use crate::server::{run_grpc_server, ServerError};
+use super::{run_grpc_server, ServerError};
+use crate::channel::{host_port, ChannelOption, OptionValue};
+use crate::conf::{Conf, ConfError};
 
 /// Set in a worker's environment: the port every worker binds.
 const WORKER_PORT: &str = "A3GRPC_WORKER_PORT";
@@ -25,8 +26,8 @@ const HEALTHY_AFTER: Duration = Duration::from_secs(10);
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
 
-/// Serves `conf` from `process_count` worker processes on one port (default: the conf's
-/// `process_count`, else the number of CPUs), until SIGINT or SIGTERM.
+/// Serves `conf` from the conf's `process_count` worker processes on one port (without it, one
+/// per CPU, as in the Python original), until SIGINT or SIGTERM.
 ///
 /// The parent first checks that the port can be bound (a busy port is an error and no worker
 /// starts), forwards SIGINT/SIGTERM to the workers as SIGTERM, waits for their graceful stop,
@@ -41,10 +42,10 @@ const MAX_BACKOFF: Duration = Duration::from_secs(10);
 /// use a3grpc::{run_grpc_server_with_multiprocessing, Conf};
 ///
 /// let conf = Conf::from_file("conf.toml")?;   // e.g. process_count = 4
-/// run_grpc_server_with_multiprocessing(conf, None)?;
+/// run_grpc_server_with_multiprocessing(conf)?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub fn run_grpc_server_with_multiprocessing(conf: Conf, process_count: Option<usize>) -> Result<(), ServerError> {
+pub fn run_grpc_server_with_multiprocessing(conf: Conf) -> Result<(), ServerError> {
     if let Some(port) = std::env::var_os(WORKER_PORT) {
         let port = port.to_str().and_then(|p| p.parse().ok()).ok_or_else(|| {
             ServerError::Conf(ConfError::invalid("port", format!("{WORKER_PORT} is not a port number")))
@@ -52,12 +53,8 @@ pub fn run_grpc_server_with_multiprocessing(conf: Conf, process_count: Option<us
         return run_grpc_server(conf.for_worker(port));
     }
     let conf = conf.validated()?;
-    let count = process_count
-        .or(conf.process_count)
-        .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
-    if count == 0 {
-        return Err(ConfError::invalid("process_count", "must be at least 1").into());
-    }
+    let count =
+        conf.process_count.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
     let (reservation, port) = reserve_port(&conf.host, conf.port)?;
     log::info!(
         "a3grpc: starting {count} worker processes on {}:{port} (supervisor pid {})",
@@ -74,7 +71,7 @@ impl Conf {
     fn for_worker(mut self, port: u16) -> Conf {
         self.port = port;
         self.options.retain(|o| o.name != "grpc.so_reuseport");
-        self.options.push(crate::conf::ChannelOption { name: "grpc.so_reuseport".into(), value: OptionValue::Int(1) });
+        self.options.push(ChannelOption::new("grpc.so_reuseport", OptionValue::Int(1)));
         self
     }
 }
@@ -83,10 +80,7 @@ impl Conf {
 /// port is free for the group (a port held without SO_REUSEPORT fails here), and for port 0 it
 /// picks the port the workers share.
 fn reserve_port(host: &str, port: u16) -> Result<(Socket, u16), ServerError> {
-    let addr = format!(
-        "{}:{port}",
-        if host.contains(':') && !host.starts_with('[') { format!("[{host}]") } else { host.to_owned() }
-    );
+    let addr = host_port(host, port);
     let bind_error = |reason: String| ServerError::Bind { addr: addr.clone(), reason };
     let target: SocketAddr = addr
         .to_socket_addrs()

@@ -1,20 +1,26 @@
 //! `Conf`: the one configuration that starts a server, with the Python original's keys.
 //!
-//! Build it in code, or read it from a TOML or JSON file. Names in a file
-//! (`servicer_mappings`) resolve through a registry that the program fills at start-up with
-//! [`register_mappings`](crate::register_mappings).
+//! Build it in code, or read it from a TOML or JSON file (`de.rs` reads the values a file
+//! spells its own way). Names in a file (`servicer_mappings`, `interceptors`) resolve through
+//! registries that the program fills at start-up (`registry.rs`). The server takes a `Conf`
+//! that has passed [`Conf::validated`]; nothing here starts anything.
 
-use std::collections::BTreeMap;
+mod de;
+mod registry;
+
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
-use serde::de::{self, DeserializeSeed, Deserializer, SeqAccess, Visitor};
 use serde::Deserialize;
 
+pub use registry::{register_interceptor, register_mappings};
+pub(crate) use registry::{resolve_interceptors, resolve_mappings, InterceptorSpec};
+
+use crate::channel::{ChannelOption, OptionValue};
 use crate::error::StatusCodes;
-use crate::interceptor::{Interceptor, InterceptorSpec};
+use crate::interceptor::Interceptor;
 use crate::servicer::Servicer;
 
 /// A configuration error. Every variant names the key at fault.
@@ -66,76 +72,42 @@ impl ConfError {
     }
 }
 
-/// The value of a gRPC core channel arg: integers and booleans go to the core as int args,
-/// strings as string args.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum OptionValue {
-    /// An int arg (booleans are 0 or 1).
-    Int(i32),
-    /// A string arg.
-    Str(String),
-}
-
-impl From<i32> for OptionValue {
-    fn from(v: i32) -> Self {
-        OptionValue::Int(v)
-    }
-}
-
-impl From<bool> for OptionValue {
-    fn from(v: bool) -> Self {
-        OptionValue::Int(v as i32)
-    }
-}
-
-impl From<&str> for OptionValue {
-    fn from(v: &str) -> Self {
-        OptionValue::Str(v.to_owned())
-    }
-}
-
-impl From<String> for OptionValue {
-    fn from(v: String) -> Self {
-        OptionValue::Str(v)
-    }
-}
-
-/// One `(name, value)` channel arg, passed to the gRPC C core verbatim.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ChannelOption {
-    /// The core's arg name, e.g. `grpc.max_receive_message_length`.
-    pub name: String,
-    /// Its value.
-    pub value: OptionValue,
-}
-
-/// Where a server's Servicers come from: a registered name (from a conf file) or a list.
+/// Where a server's Servicers come from: a name registered with
+/// [`register_mappings`](crate::register_mappings) (what a conf file gives), or a list of
+/// [`Servicer`]s in code. Made by `From`, so [`Conf::new`] takes either.
 #[derive(Clone)]
-pub enum ServicerMappings {
-    /// A name registered with [`register_mappings`](crate::register_mappings).
+pub struct ServicerMappings(pub(crate) Mappings);
+
+#[derive(Clone)]
+pub(crate) enum Mappings {
     Named(String),
-    /// Servicers given in code.
     Servicers(Vec<Servicer>),
 }
 
 impl fmt::Debug for ServicerMappings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ServicerMappings::Named(n) => write!(f, "Named({n:?})"),
-            ServicerMappings::Servicers(s) => write!(f, "Servicers({} servicers)", s.len()),
+        match &self.0 {
+            Mappings::Named(n) => write!(f, "{n:?}"),
+            Mappings::Servicers(s) => write!(f, "{} servicers", s.len()),
         }
     }
 }
 
 impl From<Vec<Servicer>> for ServicerMappings {
     fn from(v: Vec<Servicer>) -> Self {
-        ServicerMappings::Servicers(v)
+        ServicerMappings(Mappings::Servicers(v))
     }
 }
 
 impl From<&str> for ServicerMappings {
     fn from(v: &str) -> Self {
-        ServicerMappings::Named(v.to_owned())
+        ServicerMappings(Mappings::Named(v.to_owned()))
+    }
+}
+
+impl From<String> for ServicerMappings {
+    fn from(v: String) -> Self {
+        ServicerMappings(Mappings::Named(v))
     }
 }
 
@@ -173,15 +145,17 @@ impl From<&str> for ServicerMappings {
 /// # Ok::<(), a3grpc::ConfError>(())
 /// ```
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+// An inherent `Conf::deserialize`, not a public `Deserialize` impl: every way in goes through
+// `validated`.
+#[serde(remote = "Self", deny_unknown_fields)]
 pub struct Conf {
     pub(crate) host: String,
     pub(crate) port: u16,
-    #[serde(default = "default_max_workers", deserialize_with = "positive")]
+    #[serde(default = "default_max_workers", deserialize_with = "de::positive")]
     pub(crate) max_workers: usize,
-    #[serde(default, deserialize_with = "optional_positive")]
+    #[serde(default, deserialize_with = "de::optional_positive")]
     pub(crate) maximum_concurrent_rpcs: Option<usize>,
-    #[serde(deserialize_with = "mappings_name")]
+    #[serde(deserialize_with = "de::mappings_name")]
     pub(crate) servicer_mappings: ServicerMappings,
     #[serde(default)]
     pub(crate) server_key: Option<PathBuf>,
@@ -189,15 +163,15 @@ pub struct Conf {
     pub(crate) server_cert: Option<PathBuf>,
     #[serde(default)]
     pub(crate) ca_cert: Option<PathBuf>,
-    #[serde(default = "default_grace", deserialize_with = "grace_seconds")]
+    #[serde(default = "default_grace", deserialize_with = "de::grace_seconds")]
     pub(crate) graceful_shutdown_seconds: Duration,
     #[serde(default)]
     pub(crate) options: Vec<ChannelOption>,
     #[serde(default)]
     pub(crate) interceptors: Vec<InterceptorSpec>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "de::status_codes")]
     pub(crate) patch_status_code: StatusCodes,
-    #[serde(default, deserialize_with = "optional_positive")]
+    #[serde(default, deserialize_with = "de::optional_positive")]
     pub(crate) process_count: Option<usize>,
     #[serde(default = "yes")]
     pub(crate) health: bool,
@@ -261,16 +235,16 @@ impl Conf {
     /// Parses a conf from TOML text.
     pub fn from_toml_str(text: &str) -> Result<Conf, ConfError> {
         let de = toml::Deserializer::new(text);
-        let conf: Conf =
-            serde_path_to_error::deserialize(de).map_err(|e| parse_error(e.path(), e.inner().message().to_owned()))?;
+        let de::Unvalidated(conf) = serde_path_to_error::deserialize(de)
+            .map_err(|e| de::parse_error(e.path(), e.inner().message().to_owned()))?;
         conf.validated()
     }
 
     /// Parses a conf from JSON text.
     pub fn from_json_str(text: &str) -> Result<Conf, ConfError> {
         let mut de = serde_json::Deserializer::from_str(text);
-        let conf: Conf =
-            serde_path_to_error::deserialize(&mut de).map_err(|e| parse_error(e.path(), e.inner().to_string()))?;
+        let de::Unvalidated(conf) =
+            serde_path_to_error::deserialize(&mut de).map_err(|e| de::parse_error(e.path(), e.inner().to_string()))?;
         conf.validated()
     }
 
@@ -316,16 +290,8 @@ impl Conf {
             return Err(ConfError::invalid("host", "must not contain NUL"));
         }
         for (i, option) in self.options.iter().enumerate() {
-            if option.name.is_empty() || option.name.contains('\0') {
-                return Err(ConfError::invalid(
-                    format!("options[{i}]"),
-                    "the name must be non-empty and contain no NUL",
-                ));
-            }
-            if let OptionValue::Str(s) = &option.value {
-                if s.contains('\0') {
-                    return Err(ConfError::invalid(format!("options[{i}]"), "a string value must contain no NUL"));
-                }
+            if let Some(problem) = option.problem() {
+                return Err(ConfError::invalid(format!("options[{i}]"), problem));
             }
         }
         Ok(self)
@@ -351,13 +317,13 @@ impl Conf {
 
     /// Adds a gRPC core channel arg, passed verbatim.
     pub fn option(mut self, name: impl Into<String>, value: impl Into<OptionValue>) -> Conf {
-        self.options.push(ChannelOption { name: name.into(), value: value.into() });
+        self.options.push(ChannelOption::new(name, value));
         self
     }
 
     /// Adds an interceptor after those already listed (the first is outermost).
     pub fn interceptor(mut self, interceptor: impl Interceptor) -> Conf {
-        self.interceptors.push(InterceptorSpec::Given(std::sync::Arc::new(interceptor)));
+        self.interceptors.push(InterceptorSpec::Given(Arc::new(interceptor)));
         self
     }
 
@@ -408,174 +374,4 @@ impl Conf {
     pub fn port(&self) -> u16 {
         self.port
     }
-}
-
-/// A parse error at `path`. serde reports a missing key at the table that should hold it, so
-/// for that the key comes from the message.
-fn parse_error(path: &serde_path_to_error::Path, message: String) -> ConfError {
-    let mut key = path.to_string();
-    if key == "." {
-        key.clear();
-    }
-    let marker = "missing field `";
-    if let Some(at) = message.find(marker) {
-        let rest = &message[at + marker.len()..];
-        let field = rest.split('`').next().unwrap_or(rest);
-        key = if key.is_empty() { field.to_owned() } else { format!("{key}.{field}") };
-    }
-    ConfError::invalid(key, message)
-}
-
-fn positive<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
-    let n = usize::deserialize(d)?;
-    if n == 0 {
-        return Err(de::Error::custom("must be at least 1"));
-    }
-    Ok(n)
-}
-
-fn optional_positive<'de, D: Deserializer<'de>>(d: D) -> Result<Option<usize>, D::Error> {
-    match Option::<usize>::deserialize(d)? {
-        Some(0) => Err(de::Error::custom("must be at least 1 (leave the key out for no limit)")),
-        n => Ok(n),
-    }
-}
-
-fn grace_seconds<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-    let secs = f64::deserialize(d)?;
-    Duration::try_from_secs_f64(secs).map_err(|_| de::Error::custom("must be a non-negative number of seconds"))
-}
-
-fn mappings_name<'de, D: Deserializer<'de>>(d: D) -> Result<ServicerMappings, D::Error> {
-    Ok(ServicerMappings::Named(String::deserialize(d)?))
-}
-
-impl<'de> Deserialize<'de> for ChannelOption {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct PairVisitor;
-        impl<'de> Visitor<'de> for PairVisitor {
-            type Value = ChannelOption;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a [name, value] pair")
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<ChannelOption, A::Error> {
-                let name: String = seq.next_element()?.ok_or_else(|| de::Error::invalid_length(0, &self))?;
-                let value =
-                    seq.next_element_seed(ValueSeed(&name))?.ok_or_else(|| de::Error::invalid_length(1, &self))?;
-                if seq.next_element::<de::IgnoredAny>()?.is_some() {
-                    return Err(de::Error::invalid_length(3, &self));
-                }
-                Ok(ChannelOption { name, value })
-            }
-        }
-        d.deserialize_seq(PairVisitor)
-    }
-}
-
-struct ValueSeed<'a>(&'a str);
-
-impl<'de> DeserializeSeed<'de> for ValueSeed<'_> {
-    type Value = OptionValue;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<OptionValue, D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for ValueSeed<'_> {
-    type Value = OptionValue;
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(f, "an integer (32-bit), boolean or string value for channel arg {:?}", self.0)
-    }
-    fn visit_bool<E: de::Error>(self, v: bool) -> Result<OptionValue, E> {
-        Ok(OptionValue::Int(v as i32))
-    }
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<OptionValue, E> {
-        i32::try_from(v).map(OptionValue::Int).map_err(|_| E::invalid_value(de::Unexpected::Signed(v), &self))
-    }
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<OptionValue, E> {
-        i32::try_from(v).map(OptionValue::Int).map_err(|_| E::invalid_value(de::Unexpected::Unsigned(v), &self))
-    }
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<OptionValue, E> {
-        Ok(OptionValue::Str(v.to_owned()))
-    }
-}
-
-impl<'de> Deserialize<'de> for StatusCodes {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct CodesVisitor;
-        impl<'de> Visitor<'de> for CodesVisitor {
-            type Value = StatusCodes;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a table {client_site_error_code, server_site_error_code} or the string \"standard\"")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<StatusCodes, E> {
-                match v {
-                    "standard" => Ok(StatusCodes::Standard),
-                    _ => Err(E::invalid_value(de::Unexpected::Str(v), &self)),
-                }
-            }
-            fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<StatusCodes, A::Error> {
-                #[derive(Deserialize)]
-                #[serde(deny_unknown_fields)]
-                struct Patched {
-                    client_site_error_code: Option<i32>,
-                    server_site_error_code: Option<i32>,
-                }
-                let p = Patched::deserialize(de::value::MapAccessDeserializer::new(map))?;
-                let StatusCodes::Patched { client_site_error_code: c, server_site_error_code: s } =
-                    StatusCodes::default()
-                else {
-                    unreachable!("the default is patched codes")
-                };
-                Ok(StatusCodes::Patched {
-                    client_site_error_code: p.client_site_error_code.unwrap_or(c),
-                    server_site_error_code: p.server_site_error_code.unwrap_or(s),
-                })
-            }
-        }
-        d.deserialize_any(CodesVisitor)
-    }
-}
-
-/// A name → value table that conf files refer to, filled by the program at start-up.
-pub(crate) struct Registry<T> {
-    what: &'static str,
-    key: &'static str,
-    entries: RwLock<BTreeMap<String, Arc<T>>>,
-}
-
-impl<T> Registry<T> {
-    pub(crate) const fn new(what: &'static str, key: &'static str) -> Registry<T> {
-        Registry { what, key, entries: RwLock::new(BTreeMap::new()) }
-    }
-
-    pub(crate) fn insert(&self, name: String, value: T) {
-        let mut entries = self.entries.write().unwrap_or_else(|poisoned| poisoned.into_inner());
-        entries.insert(name, Arc::new(value));
-    }
-
-    pub(crate) fn get(&self, name: &str) -> Result<Arc<T>, ConfError> {
-        let entries = self.entries.read().unwrap_or_else(|poisoned| poisoned.into_inner());
-        entries.get(name).cloned().ok_or_else(|| ConfError::Unregistered {
-            key: self.key,
-            what: self.what,
-            name: name.to_owned(),
-            registered: entries.keys().cloned().collect::<Vec<_>>().join(", "),
-        })
-    }
-}
-
-/// Reads the PEM file that conf key `key` names, checking it holds a `kind` block
-/// (`"CERTIFICATE"` or `"PRIVATE KEY"`), so a wrong or unreadable file is an error naming the
-/// key instead of a handshake that fails later.
-pub(crate) fn read_pem(key: &str, path: &Path, kind: &str) -> Result<Vec<u8>, ConfError> {
-    let pem =
-        std::fs::read(path).map_err(|e| ConfError::invalid(key, format!("cannot read {}: {e}", path.display())))?;
-    let text = String::from_utf8_lossy(&pem);
-    let has_block =
-        text.contains("-----BEGIN ") && text.lines().any(|l| l.starts_with("-----BEGIN ") && l.contains(kind));
-    if !has_block || pem.contains(&0) {
-        return Err(ConfError::invalid(key, format!("{} is not a PEM file with a {kind}", path.display())));
-    }
-    Ok(pem)
 }

@@ -1,0 +1,122 @@
+//! The state of one call, shared by the View's [`Context`](crate::Context) on a worker and the
+//! dispatch on the I/O thread: what the call is, whether its caller has gone, the response
+//! metadata on its way out, and what a streaming View's worker hands to the I/O thread.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
+
+use grpcio::{Deadline, Metadata, MetadataBuilder};
+
+/// What the server copies out of grpcio's call context before handing the call to a worker.
+pub(crate) struct CallInfo {
+    pub(crate) method: String,
+    pub(crate) peer: String,
+    pub(crate) headers: Vec<(String, Vec<u8>)>,
+    pub(crate) deadline: Deadline,
+    pub(crate) cancelled: Arc<Cancellation>,
+}
+
+impl CallInfo {
+    pub(crate) fn from_rpc(ctx: &grpcio::RpcContext<'_>) -> Arc<CallInfo> {
+        let headers = ctx.request_headers().iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
+        Arc::new(CallInfo {
+            method: String::from_utf8_lossy(ctx.method()).into_owned(),
+            peer: ctx.peer(),
+            headers,
+            deadline: ctx.deadline(),
+            cancelled: Arc::new(Cancellation::default()),
+        })
+    }
+
+    pub(crate) fn is_cancelled(&self) -> bool {
+        self.cancelled.is_set()
+    }
+}
+
+/// The "caller has gone" signal, read by the View's worker. Streaming calls have it set by
+/// the I/O thread, which watches them; the flag makes the check free and the condvar lets a
+/// waiting View wake at once. A unary call is not watched (grpcio announces its end only to a
+/// sink that has already replied), so it carries a probe that asks grpcio instead.
+#[derive(Default)]
+pub(crate) struct Cancellation {
+    flag: AtomicBool,
+    lock: Mutex<()>,
+    wake: Condvar,
+    probe: OnceLock<Probe>,
+}
+
+/// Tells, without blocking, whether grpcio has seen the call end.
+pub(crate) type Probe = Box<dyn Fn() -> bool + Send + Sync>;
+
+/// How often a View waiting in [`Context::wait_cancelled`] asks the probe.
+const PROBE_INTERVAL: Duration = Duration::from_millis(5);
+
+impl Cancellation {
+    pub(crate) fn set(&self) {
+        self.flag.store(true, Ordering::Release);
+        let _guard = self.lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        self.wake.notify_all();
+    }
+
+    /// Lets the cancellation ask `probe` from now on.
+    pub(crate) fn probe_with(&self, probe: Probe) {
+        let _ = self.probe.set(probe);
+    }
+
+    pub(crate) fn is_set(&self) -> bool {
+        if self.flag.load(Ordering::Acquire) {
+            return true;
+        }
+        let ended = self.probe.get().is_some_and(|probe| probe());
+        if ended {
+            self.flag.store(true, Ordering::Release);
+        }
+        ended
+    }
+
+    /// Blocks up to `timeout` or until the call ends; `true` if it ended.
+    pub(crate) fn wait(&self, timeout: Duration) -> bool {
+        let until = Instant::now() + timeout;
+        let mut guard = self.lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        while !self.is_set() {
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            let nap = if self.probe.get().is_some() { left.min(PROBE_INTERVAL) } else { left };
+            guard = match self.wake.wait_timeout(guard, nap) {
+                Ok((guard, _)) => guard,
+                Err(poisoned) => poisoned.into_inner().0,
+            };
+        }
+        true
+    }
+}
+
+/// Locks `m`, also after a panic elsewhere: the data behind these locks stays consistent.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Response metadata a View sets, until it goes out with the first message.
+#[derive(Default)]
+pub(crate) struct HeaderSlot {
+    pub(crate) builder: Option<MetadataBuilder>,
+    pub(crate) sent: bool,
+}
+
+impl HeaderSlot {
+    /// Takes the metadata to send with the first message; later `set_header` calls fail.
+    pub(crate) fn take_for_sending(&mut self) -> Option<Metadata> {
+        self.sent = true;
+        self.builder.take().map(MetadataBuilder::build)
+    }
+}
+
+/// What a streaming View's worker hands to the I/O thread, in order.
+pub(crate) enum Out<T> {
+    Headers(Metadata),
+    Message(T),
+    End(Result<(), grpcio::RpcStatus>),
+}

@@ -1,0 +1,283 @@
+//! Where a call flows, top to bottom, from the moment grpcio hands it over on an I/O thread:
+//!
+//! 1. [`serve_unary`]: admission (`maximum_concurrent_rpcs`), hand-off to the worker pool
+//!    (`pool.rs`), and the reply once the worker is done;
+//! 2. [`run_view`], on a worker: drop a call that died in the queue, then [`run_guarded`]: the
+//!    interceptors' `before`, the View, their `after`, and the View's error or panic turned
+//!    into the status that ends the call (`wire.rs`).
+//!
+//! Streaming calls take the same steps in `stream.rs`, with their messages flowing between
+//! the worker and the I/O thread. A [`Servicer`](crate::Servicer) binds each View to one of
+//! the `serve_*` functions; the server builds the [`Runtime`] they share.
+
+mod pool;
+mod stream;
+
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::Poll;
+use std::time::Instant;
+
+use futures::channel::oneshot;
+use futures::{Future, FutureExt, StreamExt};
+use grpcio::{ClientStreamingSink, Metadata, RequestStream, RpcContext, RpcStatus};
+
+pub(crate) use pool::{Pool, Submitter};
+pub(crate) use stream::{serve_bidi, serve_client_streaming, serve_server_streaming};
+
+use crate::call::{CallInfo, Probe};
+use crate::error::{A3Error, Code, StatusCodes};
+use crate::interceptor::{Interceptor, Outcome};
+use crate::view::{Context, UnaryView};
+use crate::wire;
+
+/// What every call handler shares: the pool, the admission limit, the error codes and the
+/// interceptors.
+pub(crate) struct Runtime {
+    pool: Submitter,
+    limit: Option<Limit>,
+    codes: StatusCodes,
+    interceptors: Vec<Arc<dyn Interceptor>>,
+}
+
+impl Runtime {
+    pub(crate) fn new(
+        pool: Submitter,
+        maximum_concurrent_rpcs: Option<usize>,
+        codes: StatusCodes,
+        interceptors: Vec<Arc<dyn Interceptor>>,
+    ) -> Runtime {
+        Runtime { pool, limit: maximum_concurrent_rpcs.map(Limit::new), codes, interceptors }
+    }
+}
+
+/// The `maximum_concurrent_rpcs` gate: a counter checked when a call arrives.
+struct Limit {
+    max: usize,
+    in_flight: Arc<AtomicUsize>,
+}
+
+/// One admitted call; leaving the limit happens when it drops.
+struct Permit(Option<Arc<AtomicUsize>>);
+
+impl Limit {
+    fn new(max: usize) -> Limit {
+        Limit { max, in_flight: Arc::new(AtomicUsize::new(0)) }
+    }
+}
+
+impl Runtime {
+    fn admit(&self) -> Option<Permit> {
+        let Some(limit) = &self.limit else { return Some(Permit(None)) };
+        let admitted = limit
+            .in_flight
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < limit.max).then_some(n + 1))
+            .is_ok();
+        admitted.then(|| Permit(Some(limit.in_flight.clone())))
+    }
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        if let Some(counter) = &self.0 {
+            counter.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+}
+
+/// What a worker hands back to the I/O thread.
+enum Reply<T> {
+    Message(T, Option<Metadata>),
+    Status(RpcStatus),
+}
+
+/// A unary call arrives here, on a grpcio I/O thread. Nothing here may block.
+///
+/// It comes through grpcio's client-streaming handler (on the wire, a unary call is a client
+/// stream of one message): that handler's sink sends the reply, its metadata and the status
+/// in one batch, where the streaming sinks need two, and its request stream, unlike grpcio's
+/// unary handler, can tell a worker that the call has ended.
+pub(crate) fn serve_unary<V: UnaryView>(
+    rt: &Arc<Runtime>,
+    view: &Arc<V>,
+    ctx: RpcContext<'_>,
+    mut requests: RequestStream<V::Request>,
+    mut sink: ClientStreamingSink<V::Response>,
+) {
+    let Some(permit) = rt.admit() else { return reject(&ctx, sink, requests) };
+    let call = CallInfo::from_rpc(&ctx);
+    let (rt, view) = (rt.clone(), view.clone());
+    ctx.spawn(async move {
+        let request = match requests.next().await {
+            Some(Ok(request)) => request,
+            Some(Err(err)) => {
+                let _ = sink.fail(wire::status(Code::INTERNAL, format!("could not read the request: {err}"))).await;
+                return;
+            }
+            None => {
+                let _ = sink.fail(wire::status(Code::INTERNAL, "the call carried no request")).await;
+                return;
+            }
+        };
+        // The request stream stays with the call until its status is out (grpcio cancels a
+        // call whose stream is dropped before its end), and meanwhile answers "has the call
+        // ended?" for the View: a queued one that is cancelled is dropped unrun, a running
+        // one sees `is_cancelled`.
+        call.cancelled.probe_with(call_ended(requests));
+        let (reply_tx, reply) = oneshot::channel();
+        let job = {
+            let (rt, call) = (rt.clone(), call.clone());
+            Box::new(move || {
+                let _ = reply_tx.send(run_view(&rt, &*view, &call, request));
+            })
+        };
+        if rt.pool.submit(job).is_err() {
+            let _ = sink.fail(wire::status(Code::UNAVAILABLE, "the server is shutting down")).await;
+            return;
+        }
+        let outcome = reply.await;
+        // The View is done: its slot is free before the status goes out, so a client that
+        // sees the end and calls again at once is not turned away. Held until now, the limit
+        // counts the work, not just the calls.
+        drop(permit);
+        let _ = match outcome {
+            Ok(Reply::Message(message, headers)) => {
+                if let Some(headers) = headers {
+                    sink.set_headers(headers);
+                }
+                sink.success(message).await
+            }
+            Ok(Reply::Status(status)) => sink.fail(status).await,
+            Err(_) => sink.fail(wire::status(Code::UNAVAILABLE, "the server stopped before the call ran")).await,
+        };
+        drop(call);
+    });
+}
+
+/// Asks a unary call's request stream, past its one message, whether the call has ended.
+/// Polled without a waker: nobody is woken when it ends, so a waiting View asks again now
+/// and then.
+fn call_ended<T: Send + 'static>(requests: RequestStream<T>) -> Probe {
+    let requests = Mutex::new(requests);
+    Box::new(move || {
+        let mut cx = std::task::Context::from_waker(futures::task::noop_waker_ref());
+        let mut requests = requests.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        matches!(requests.poll_next_unpin(&mut cx), Poll::Ready(Some(Err(_))))
+    })
+}
+
+/// Runs on a worker thread: a unary View.
+fn run_view<V: UnaryView>(rt: &Runtime, view: &V, call: &Arc<CallInfo>, request: V::Request) -> Reply<V::Response> {
+    if let Some(status) = dead_call(call) {
+        return Reply::Status(status);
+    }
+    let mut ctx = Context::new(call);
+    match run_guarded(rt, call, &mut ctx, |ctx| view.handle(request, ctx)) {
+        Ok(message) => Reply::Message(message, ctx.take_response_headers()),
+        Err(status) => Reply::Status(status),
+    }
+}
+
+/// A call that waited in the queue past its caller's patience is dropped unrun, so an
+/// overloaded server does no dead work.
+pub(super) fn dead_call(call: &CallInfo) -> Option<RpcStatus> {
+    if call.is_cancelled() {
+        return Some(wire::status(Code::CANCELLED, "the client cancelled the call before it ran"));
+    }
+    if call.deadline.exceeded() {
+        return Some(wire::status(Code::DEADLINE_EXCEEDED, "the deadline passed before the call ran"));
+    }
+    None
+}
+
+/// Runs a View body inside the interceptors, turning its a3 error or its panic into the
+/// status that ends the call. Interceptors' `before` run in order, their `after` in reverse.
+pub(super) fn run_guarded<T>(
+    rt: &Runtime,
+    call: &CallInfo,
+    ctx: &mut Context,
+    body: impl FnOnce(&mut Context) -> Result<T, A3Error>,
+) -> Result<T, RpcStatus> {
+    let started = Instant::now();
+    let mut entered = 0;
+    let mut outcome = Ok(None);
+    for interceptor in &rt.interceptors {
+        match guarded(call, || interceptor.before(ctx)) {
+            Ok(()) => entered += 1,
+            Err(err) => {
+                outcome = Err(err);
+                break;
+            }
+        }
+    }
+    if outcome.is_ok() {
+        outcome = guarded(call, || body(ctx)).map(Some);
+    }
+    let code = match &outcome {
+        Ok(_) => Code::OK,
+        Err(err) => rt.codes.code_for(err),
+    };
+    let report = Outcome { code, error: outcome.as_ref().err(), elapsed: started.elapsed() };
+    for interceptor in rt.interceptors[..entered].iter().rev() {
+        if panic::catch_unwind(AssertUnwindSafe(|| interceptor.after(ctx, &report))).is_err() {
+            log::error!("{}: an interceptor panicked in after()", call.method);
+        }
+    }
+    let err = match outcome {
+        Ok(value) => return Ok(value.expect("the body ran when no interceptor rejected the call")),
+        Err(err) => err,
+    };
+    if call.is_cancelled() {
+        // Nobody receives this status: the caller has gone. Not worth an error in the log.
+        log::debug!("{}: the View ended with {err} after its caller left", call.method);
+        return Err(wire::status(Code::CANCELLED, "the call was cancelled"));
+    }
+    Err(wire::to_rpc_status(&err, &rt.codes, &call.method))
+}
+
+/// Runs user code, turning a panic into `ServerUnknownError` so the worker lives on.
+fn guarded<T>(call: &CallInfo, f: impl FnOnce() -> Result<T, A3Error>) -> Result<T, A3Error> {
+    panic::catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|panic| {
+        let what = panic_message(&panic);
+        log::error!("{}: the View panicked: {what}", call.method);
+        Err(A3Error::server_unknown(format!("the View panicked: {what}")))
+    })
+}
+
+/// Answers a call over the `maximum_concurrent_rpcs` limit, without running anything.
+/// `requests` is kept until the status is out: grpcio cancels a call whose request stream is
+/// dropped unread, and the client would see CANCELLED instead.
+pub(super) fn reject<S: Fail>(ctx: &RpcContext<'_>, sink: S, requests: impl Send + 'static) {
+    let status = wire::status(Code::RESOURCE_EXHAUSTED, "Concurrent RPC limit exceeded!");
+    ctx.spawn(sink.fail_with(status).map(move |_| drop(requests)));
+}
+
+/// grpcio's sinks, which share `fail` but no trait.
+pub(super) trait Fail: Send + 'static {
+    type Failure: Future<Output = grpcio::Result<()>> + Send + 'static;
+    fn fail_with(self, status: RpcStatus) -> Self::Failure;
+}
+
+macro_rules! fail {
+    ($sink:ident, $failure:ident) => {
+        impl<T: Send + 'static> Fail for grpcio::$sink<T> {
+            type Failure = grpcio::$failure;
+            fn fail_with(self, status: RpcStatus) -> Self::Failure {
+                self.fail(status)
+            }
+        }
+    };
+}
+
+fail!(ServerStreamingSink, ServerStreamingSinkFailure);
+fail!(DuplexSink, DuplexSinkFailure);
+fail!(ClientStreamingSink, ClientStreamingSinkResult);
+
+fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(a panic with a non-text payload)")
+}
