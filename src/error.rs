@@ -570,6 +570,24 @@ pub enum Error {
     /// The client or the call was set up wrongly: a bad option, target or metadata key.
     #[error("invalid client use: {0}")]
     Usage(String),
+    /// The call failed in this client before a status arrived, e.g. a response that could not
+    /// be decoded.
+    #[error("the call failed in the client: {0}")]
+    Transport(String),
+    /// A request was sent on a stream whose call has already ended; the response (or the
+    /// response stream) has the status it ended with.
+    #[error("the call has ended; its response has the status")]
+    CallEnded,
+    /// A unary call failed on every try the [`RetryPolicy`](crate::RetryPolicy) allowed.
+    #[error("{attempts} tries failed; the first with: {first}; the last with: {last}")]
+    RetriesExhausted {
+        /// How many tries were made.
+        attempts: u32,
+        /// The first try's failure.
+        first: Box<Error>,
+        /// The last try's failure, the one [`code`](Error::code) gives.
+        last: Box<Error>,
+    },
 }
 
 impl Error {
@@ -581,10 +599,12 @@ impl Error {
         }
     }
 
-    /// The gRPC status code the call ended with, if it reached the server or the transport.
+    /// The gRPC status code the call ended with (its last try's), if it reached the server or
+    /// the transport.
     pub fn code(&self) -> Option<Code> {
         match self {
             Error::Status { code, .. } | Error::MismatchedStatusCode { code, .. } => Some(*code),
+            Error::RetriesExhausted { last, .. } => last.code(),
             _ => None,
         }
     }

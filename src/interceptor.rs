@@ -70,6 +70,15 @@ pub trait Interceptor: Send + Sync + 'static {
     fn after(&self, ctx: &Context, outcome: &Outcome<'_>) {
         let _ = (ctx, outcome);
     }
+
+    /// Runs, instead of `before` and `after`, for a call that ended before any interceptor
+    /// ran: refused by `maximum_concurrent_rpcs` (RESOURCE_EXHAUSTED), dropped because its
+    /// caller left while it waited for a worker (CANCELLED, DEADLINE_EXCEEDED), or whose
+    /// request could not be read (INTERNAL). It may run on a gRPC I/O thread, so it must be
+    /// quick and never block.
+    fn refused(&self, ctx: &Context, outcome: &Outcome<'_>) {
+        let _ = (ctx, outcome);
+    }
 }
 
 /// Logs every call at INFO: method, peer, outcome, time, and the request id if there is one.
@@ -78,6 +87,16 @@ pub struct RequestLog;
 
 impl Interceptor for RequestLog {
     fn after(&self, ctx: &Context, outcome: &Outcome<'_>) {
+        self.log(ctx, outcome);
+    }
+
+    fn refused(&self, ctx: &Context, outcome: &Outcome<'_>) {
+        self.log(ctx, outcome);
+    }
+}
+
+impl RequestLog {
+    fn log(&self, ctx: &Context, outcome: &Outcome<'_>) {
         let id = ctx.get::<RequestIdValue>().map(|id| format!(" request_id={}", id.0)).unwrap_or_default();
         let error = outcome.error.map(|e| format!(" [{}]", e.name())).unwrap_or_default();
         log::info!("{} from {}: {}{error} in {:.1?}{id}", ctx.method(), ctx.peer(), outcome.code, outcome.elapsed);

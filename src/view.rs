@@ -13,7 +13,7 @@ use std::time::Duration;
 use grpcio::{Metadata, MetadataBuilder};
 
 use crate::call::{lock, CallInfo, Cancellation, HeaderSlot, Out};
-use crate::error::A3Error;
+use crate::error::{A3Error, Code};
 
 /// A View for a unary RPC: one request in, one response or an a3 error out.
 ///
@@ -253,12 +253,15 @@ pub enum StreamError {
 }
 
 impl From<StreamError> for A3Error {
-    /// A request that cannot be decoded is the caller's fault (`ValidationError`); a call that
-    /// is over ends with `ClientKnownError`, which nobody receives.
+    /// A request that cannot be read ends the call with INTERNAL "could not read the
+    /// request: ...", as it does for a unary call whose request cannot be read; a call that is
+    /// over ends with `ClientKnownError`, which nobody receives.
     fn from(err: StreamError) -> A3Error {
         match err {
             StreamError::Cancelled => A3Error::ClientKnown(err.to_string()),
-            StreamError::Receive(_) => A3Error::Validation(err.to_string()),
+            StreamError::Receive(reason) => {
+                A3Error::Status { code: Code::INTERNAL, message: format!("could not read the request: {reason}") }
+            }
         }
     }
 }

@@ -1,12 +1,13 @@
-//! BaseClient behaviour: retries only where safe, deadlines, and never exiting the process.
+//! BaseClient behaviour: retries only where no call can run twice, deadlines, one gRPC
+//! environment for all clients, and never exiting the process.
 
 mod common;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use a3grpc::{A3Error, BaseClient, CallOptions, Code, Error, RetryPolicy};
+use a3grpc::{A3Error, BaseClient, CallOptions, ClientBuilder, Code, Error, RetryPolicy};
 use common::*;
 use futures::FutureExt;
 use grpcio::{RpcStatus, RpcStatusCode, ServiceBuilder};
@@ -44,20 +45,46 @@ fn quick(attempts: u32) -> RetryPolicy {
 }
 
 #[test]
-fn unavailable_is_retried_until_it_succeeds() {
+fn an_unavailable_from_the_server_is_retried_only_for_idempotent_calls() {
+    // The server saw the call: running it again is only safe if the caller says so.
     let server = flaky(2, RpcStatusCode::UNAVAILABLE, "restarting");
     let client = BaseClient::builder("127.0.0.1", server.port).retry(quick(3)).build().unwrap();
+    assert_eq!(say_hello(&client, "x").unwrap_err().code(), Some(Code::UNAVAILABLE));
+    assert_eq!(server.calls.load(Ordering::SeqCst), 1, "not idempotent: one try");
+
+    let server = flaky(2, RpcStatusCode::UNAVAILABLE, "restarting");
+    let client = BaseClient::builder("127.0.0.1", server.port)
+        .retry(quick(3))
+        .idempotent(&METHOD_GREETER_SAY_HELLO)
+        .build()
+        .unwrap();
     assert_eq!(say_hello(&client, "x").unwrap(), "finally");
-    assert_eq!(server.calls.load(Ordering::SeqCst), 3);
+    assert_eq!(server.calls.load(Ordering::SeqCst), 3, "an idempotent method is retried");
+
+    let server = flaky(2, RpcStatusCode::UNAVAILABLE, "restarting");
+    let client = BaseClient::builder("127.0.0.1", server.port).retry(quick(3)).build().unwrap();
+    let once_more = CallOptions::new().idempotent(true);
+    assert_eq!(
+        client.call_with(&METHOD_GREETER_SAY_HELLO, &request("x"), &once_more).unwrap().get_message(),
+        "finally"
+    );
+    assert_eq!(server.calls.load(Ordering::SeqCst), 3, "an idempotent call is retried");
 }
 
 #[test]
-fn retries_stop_at_the_attempt_limit_with_the_last_status() {
+fn retries_stop_at_the_attempt_limit_with_the_first_and_the_last_error() {
     let server = flaky(10, RpcStatusCode::UNAVAILABLE, "down");
-    let client = BaseClient::builder("127.0.0.1", server.port).retry(quick(2)).build().unwrap();
+    let client = BaseClient::builder("127.0.0.1", server.port)
+        .retry(quick(2))
+        .idempotent(&METHOD_GREETER_SAY_HELLO)
+        .build()
+        .unwrap();
     match say_hello(&client, "x") {
-        Err(Error::Status { code, message }) => assert_eq!((code, message.as_str()), (Code::UNAVAILABLE, "down")),
-        other => panic!("expected Code::UNAVAILABLE, got {other:?}"),
+        Err(Error::RetriesExhausted { attempts: 2, first, last }) => {
+            assert!(matches!(*first, Error::Status { code: Code::UNAVAILABLE, ref message } if message == "down"));
+            assert!(matches!(*last, Error::Status { code: Code::UNAVAILABLE, ref message } if message == "down"));
+        }
+        other => panic!("expected two tries that failed, got {other:?}"),
     }
     assert_eq!(server.calls.load(Ordering::SeqCst), 2);
 }
@@ -65,13 +92,20 @@ fn retries_stop_at_the_attempt_limit_with_the_last_status() {
 #[test]
 fn other_codes_are_not_retried_unless_asked() {
     let server = flaky(1, RpcStatusCode::INTERNAL, "bug");
-    let client = BaseClient::builder("127.0.0.1", server.port).retry(quick(5)).build().unwrap();
+    let client = BaseClient::builder("127.0.0.1", server.port)
+        .retry(quick(5))
+        .idempotent(&METHOD_GREETER_SAY_HELLO)
+        .build()
+        .unwrap();
     assert_eq!(say_hello(&client, "x").unwrap_err().code(), Some(Code::INTERNAL));
     assert_eq!(server.calls.load(Ordering::SeqCst), 1);
 
     let server = flaky(1, RpcStatusCode::INTERNAL, "bug");
-    let client =
-        BaseClient::builder("127.0.0.1", server.port).retry(quick(5).retry_on(&[Code::INTERNAL])).build().unwrap();
+    let client = BaseClient::builder("127.0.0.1", server.port)
+        .retry(quick(5).retry_on(&[Code::INTERNAL]))
+        .idempotent(&METHOD_GREETER_SAY_HELLO)
+        .build()
+        .unwrap();
     assert_eq!(say_hello(&client, "x").unwrap(), "finally");
     assert_eq!(server.calls.load(Ordering::SeqCst), 2);
 }
@@ -90,11 +124,74 @@ fn a3_errors_are_answers_and_never_retried() {
 }
 
 #[test]
-fn no_server_is_an_error_value_after_the_retries_never_an_exit() {
+fn no_server_is_retried_since_nothing_was_sent_and_is_an_error_value_never_an_exit() {
     // A port that was just free: bind, read it, close.
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let client = BaseClient::builder("127.0.0.1", port).retry(quick(3)).build().unwrap();
-    assert_eq!(say_hello(&client, "anyone?").unwrap_err().code(), Some(Code::UNAVAILABLE));
+    match say_hello(&client, "anyone?") {
+        Err(err @ Error::RetriesExhausted { attempts: 3, .. }) => assert_eq!(err.code(), Some(Code::UNAVAILABLE)),
+        other => panic!("expected three tries, none of which could connect, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_call_cut_off_by_a_stopping_server_is_not_run_again_on_another() {
+    // Two servers behind one round_robin client. The call that reaches one of them is still
+    // running when that server stops and cancels it: the client must not run it again on the
+    // other server, since its View has run (or still runs) already.
+    let runs = Arc::new(AtomicUsize::new(0));
+    let (started_tx, started) = std::sync::mpsc::channel();
+    let servers: Vec<_> = (0..2)
+        .map(|index| {
+            let (runs, started_tx) = (runs.clone(), Mutex::new(started_tx.clone()));
+            start(conf(vec![greeter(move |_, _| {
+                runs.fetch_add(1, Ordering::SeqCst);
+                started_tx.lock().unwrap().send(index).unwrap();
+                std::thread::sleep(Duration::from_millis(500));
+                Ok(reply("done".into()))
+            })]))
+        })
+        .collect();
+    let target = format!("ipv4:127.0.0.1:{},127.0.0.1:{}", servers[0].port(), servers[1].port());
+    let client =
+        ClientBuilder::new(target).option("grpc.lb_policy_name", "round_robin").retry(quick(5)).build().unwrap();
+    let call = std::thread::spawn(move || say_hello(&client, "x"));
+    let serving = started.recv_timeout(Duration::from_secs(30)).expect("the call reached a View");
+    let mut servers: Vec<_> = servers.into_iter().map(Some).collect();
+    servers[serving].take().unwrap().shutdown_within(Duration::from_millis(50));
+    let outcome = call.join().unwrap();
+    assert!(outcome.is_err(), "the call was cut off: {outcome:?}");
+    assert_eq!(runs.load(Ordering::SeqCst), 1, "the View ran once: {outcome:?}");
+}
+
+#[test]
+fn a_timeout_too_large_for_a_deadline_means_no_deadline() {
+    let server = start(conf(vec![greeter(|_, _| Ok(reply("hi".into())))]));
+    let forever = CallOptions::new().timeout(Duration::MAX);
+    assert_eq!(
+        client(&server).call_with(&METHOD_GREETER_SAY_HELLO, &request("x"), &forever).unwrap().get_message(),
+        "hi"
+    );
+    let client = client_of(&server).timeout(Duration::MAX).build().unwrap();
+    assert_eq!(say_hello(&client, "x").unwrap(), "hi");
+    let replies = client.server_streaming(&hello::METHOD_GREETER_SAY_HELLO_STREAM_REPLY, &request("x"), &forever);
+    assert!(replies.is_ok(), "a stream with no deadline starts");
+}
+
+#[test]
+fn clients_share_one_grpc_environment() {
+    let server = start(conf(vec![greeter(|_, _| Ok(reply("hi".into())))]));
+    let builder = client_of(&server);
+    let clients: Vec<_> = (0..5).map(|_| builder.clone().build().unwrap()).collect();
+    for client in &clients {
+        assert_eq!(say_hello(client, "x").unwrap(), "hi");
+    }
+    let io_threads = std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|task| std::fs::read_to_string(task.unwrap().path().join("comm")).ok())
+        .filter(|name| name.starts_with("a3grpc-client"))
+        .count();
+    assert_eq!(io_threads, 1, "one client I/O thread for all clients");
 }
 
 #[test]
@@ -102,6 +199,7 @@ fn a_timeout_covers_all_tries() {
     let server = flaky(usize::MAX, RpcStatusCode::UNAVAILABLE, "down");
     let client = BaseClient::builder("127.0.0.1", server.port)
         .retry(RetryPolicy::new(1000).backoff(Duration::from_millis(20), Duration::from_millis(20)))
+        .idempotent(&METHOD_GREETER_SAY_HELLO)
         .build()
         .unwrap();
     let outcome = client.call_with(

@@ -109,7 +109,7 @@ fn the_example_server_serves_tls_from_several_processes_when_its_conf_says_so() 
 
     let client = BaseClient::builder("127.0.0.1", port)
         .ca_cert(pki.path("ca.pem"))
-        .client_identity(pki.path("client.pem"), pki.path("client.key"))
+        .client_key_and_cert(pki.path("client.key"), pki.path("client.pem"))
         .build()
         .unwrap();
     assert_eq!(say_hello(&client, "mtls").unwrap(), "Hello mtls!");

@@ -43,7 +43,7 @@ fn mutual_tls_needs_a_client_certificate_from_the_ca() {
     let server = tls_server(&pki, true);
     let with_identity = tls_client(&server)
         .ca_cert(pki.path("ca.pem"))
-        .client_identity(pki.path("client.pem"), pki.path("client.key"))
+        .client_key_and_cert(pki.path("client.key"), pki.path("client.pem"))
         .build()
         .unwrap();
     assert_eq!(say_hello(&with_identity, "mtls").unwrap(), "Hello mtls!");

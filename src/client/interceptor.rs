@@ -15,7 +15,8 @@ pub trait ClientInterceptor: Send + Sync + 'static {
         let _ = (method, options);
     }
 
-    /// Runs after a unary or client-streaming call, with its result.
+    /// Runs once after each call, with its result: for streaming responses when the stream
+    /// ends, fails, or is cancelled or dropped by the caller.
     fn after(&self, method: &str, result: Result<(), &Error>, elapsed: Duration) {
         let _ = (method, result, elapsed);
     }

@@ -34,21 +34,22 @@ mod interceptor;
 mod options;
 mod stream;
 
+use std::collections::HashSet;
 use std::fmt;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use futures::executor::block_on;
-use grpcio::{CallOption, ChannelBuilder, EnvBuilder, Metadata, MetadataBuilder, Method};
+use grpcio::{CallOption, ChannelBuilder, EnvBuilder, Environment, Metadata, MetadataBuilder, Method};
 
 pub use interceptor::ClientInterceptor;
 pub use options::{CallOptions, RetryPolicy};
 pub use stream::{RequestSender, ResponseStream};
 
 use crate::channel::{client_credentials, host_port, options_onto, ChannelOption, OptionValue};
-use crate::error::{Code, Error, ErrorKind, StatusCodes};
+use crate::error::{Error, ErrorKind, StatusCodes};
 use crate::wire;
 use stream::Receiver;
 
@@ -69,6 +70,7 @@ pub struct ClientBuilder {
     client_key: Option<PathBuf>,
     target_name: Option<String>,
     interceptors: Vec<Arc<dyn ClientInterceptor>>,
+    idempotent: HashSet<&'static str>,
 }
 
 impl fmt::Debug for ClientBuilder {
@@ -92,6 +94,7 @@ impl ClientBuilder {
             client_key: None,
             target_name: None,
             interceptors: Vec::new(),
+            idempotent: HashSet::new(),
         }
     }
 
@@ -108,10 +111,16 @@ impl ClientBuilder {
         self
     }
 
-    /// Presents this PEM certificate and key to the server (mutual TLS).
-    pub fn client_identity(mut self, client_cert: impl Into<PathBuf>, client_key: impl Into<PathBuf>) -> ClientBuilder {
-        self.client_cert = Some(client_cert.into());
+    /// Presents this PEM key and certificate to the server (mutual TLS). Key first, then
+    /// certificate, as in [`Conf::tls`](crate::Conf::tls) and the original's
+    /// `client_key`/`client_cert`.
+    pub fn client_key_and_cert(
+        mut self,
+        client_key: impl Into<PathBuf>,
+        client_cert: impl Into<PathBuf>,
+    ) -> ClientBuilder {
         self.client_key = Some(client_key.into());
+        self.client_cert = Some(client_cert.into());
         self
     }
 
@@ -159,6 +168,15 @@ impl ClientBuilder {
         self
     }
 
+    /// Declares `method` idempotent: running it twice does no harm, so a failure the
+    /// [`RetryPolicy`] lists is retried even when the request may have reached the server.
+    /// (Without this, or [`CallOptions::idempotent`], only failures before the request was
+    /// sent are retried.)
+    pub fn idempotent<Req, Resp>(mut self, method: &Method<Req, Resp>) -> ClientBuilder {
+        self.idempotent.insert(method.name);
+        self
+    }
+
     /// A deadline for every call that sets none itself.
     pub fn timeout(mut self, timeout: Duration) -> ClientBuilder {
         self.timeout = Some(timeout);
@@ -180,7 +198,7 @@ impl ClientBuilder {
         }
         grpcio::redirect_log();
         let credentials = self.credentials()?;
-        let env = Arc::new(EnvBuilder::new().cq_count(1).name_prefix("a3grpc-client").build());
+        let env = client_environment();
         let mut channel = options_onto(ChannelBuilder::new(env), &self.options).map_err(Error::Usage)?;
         if let Some(name) = &self.target_name {
             channel = channel.override_ssl_target(name.clone());
@@ -196,6 +214,7 @@ impl ClientBuilder {
             kinds: Arc::from(self.kinds),
             timeout: self.timeout,
             interceptors: Arc::from(self.interceptors),
+            idempotent: Arc::new(self.idempotent),
         })
     }
 }
@@ -210,6 +229,7 @@ pub struct BaseClient {
     kinds: Arc<[ErrorKind]>,
     timeout: Option<Duration>,
     interceptors: Arc<[Arc<dyn ClientInterceptor>]>,
+    idempotent: Arc<HashSet<&'static str>>,
 }
 
 impl BaseClient {
@@ -259,9 +279,13 @@ impl BaseClient {
         options: &CallOptions,
     ) -> Result<(Resp, Headers), Error> {
         let headers = request_metadata(&options.headers)?;
-        let deadline = options.timeout.or(self.timeout).map(|t| Instant::now() + t);
-        let mut retry = 0;
+        // A timeout too large to be a deadline (Duration::MAX) is no deadline.
+        let deadline = options.timeout.or(self.timeout).and_then(|t| Instant::now().checked_add(t));
+        let idempotent = options.idempotent || self.idempotent.contains(method.name);
+        let mut first = None;
+        let mut attempt = 0;
         loop {
+            attempt += 1;
             let mut opt = CallOption::default();
             if let Some(deadline) = deadline {
                 opt = opt.timeout(deadline.saturating_duration_since(Instant::now()));
@@ -273,19 +297,20 @@ impl BaseClient {
                 self.client.unary_call_async(method, request, opt).and_then(|mut receiver| receiver.receive_sync());
             let err = match outcome {
                 Ok((headers, message, _trailers)) => return Ok((message, to_pairs(&headers))),
-                Err(grpcio::Error::RpcFailure(status)) => wire::error_from_status(&status, &self.codes, &self.kinds),
-                Err(other) => Error::Status { code: Code::INTERNAL, message: other.to_string() },
+                Err(err) => self.error(err),
             };
-            retry += 1;
-            let retryable = matches!(&err, Error::Status { code, .. } if self.retry.codes.contains(code));
-            if !retryable || retry >= self.retry.attempts {
-                return Err(err);
+            let retry = self.retry.allows(&err, idempotent) && attempt < self.retry.attempts;
+            let pause = self.retry.delay(attempt - 1);
+            if !retry || deadline.is_some_and(|d| Instant::now() + pause >= d) {
+                return Err(match first {
+                    Some(first) => {
+                        Error::RetriesExhausted { attempts: attempt, first: Box::new(first), last: Box::new(err) }
+                    }
+                    None => err,
+                });
             }
-            let pause = self.retry.delay(retry - 1);
-            if deadline.is_some_and(|d| Instant::now() + pause >= d) {
-                return Err(err);
-            }
-            log::warn!("{}: {err}; retry {retry} of {} in {pause:?}", method.name, self.retry.attempts - 1);
+            log::warn!("{}: {err}; retry {attempt} of {} in {pause:?}", method.name, self.retry.attempts - 1);
+            first.get_or_insert(err);
             thread::sleep(pause);
         }
     }
@@ -301,7 +326,13 @@ impl BaseClient {
         options
     }
 
-    fn report(&self, method: &str, result: Result<(), &Error>, started: Instant) {
+    /// Tells the interceptors of a call that failed before it started, and returns the error.
+    fn failed(&self, method: &str, err: Error, started: Instant) -> Error {
+        self.report(method, Err(&err), started);
+        err
+    }
+
+    pub(crate) fn report(&self, method: &str, result: Result<(), &Error>, started: Instant) {
         for interceptor in self.interceptors.iter().rev() {
             interceptor.after(method, result, started.elapsed());
         }
@@ -309,7 +340,8 @@ impl BaseClient {
 
     fn call_option(&self, options: &CallOptions) -> Result<CallOption, Error> {
         let mut opt = CallOption::default();
-        if let Some(timeout) = options.timeout.or(self.timeout) {
+        // A timeout too large to be a deadline (Duration::MAX) is no deadline.
+        if let Some(timeout) = options.timeout.or(self.timeout).filter(|t| Instant::now().checked_add(*t).is_some()) {
             opt = opt.timeout(timeout);
         }
         if let Some(headers) = request_metadata(&options.headers)? {
@@ -318,10 +350,16 @@ impl BaseClient {
         Ok(opt)
     }
 
+    /// What a grpcio error means for the caller: the status the call ended with, or what
+    /// failed in this client before one arrived.
     pub(crate) fn error(&self, err: grpcio::Error) -> Error {
         match err {
-            grpcio::Error::RpcFailure(status) => wire::error_from_status(&status, &self.codes, &self.kinds),
-            other => Error::Status { code: Code::INTERNAL, message: other.to_string() },
+            grpcio::Error::RpcFailure(status) | grpcio::Error::RpcFinished(Some(status)) => {
+                wire::error_from_status(&status, &self.codes, &self.kinds)
+            }
+            grpcio::Error::RpcFinished(None) => Error::CallEnded,
+            grpcio::Error::Codec(e) => Error::Transport(format!("the response could not be decoded: {e}")),
+            other => Error::Transport(other.to_string()),
         }
     }
 
@@ -338,7 +376,7 @@ impl BaseClient {
         let result = (|| {
             let (sender, mut receiver) =
                 self.client.client_streaming(method, self.call_option(&options)?).map_err(|e| self.error(e))?;
-            let mut requests_out = RequestSender::spawn(&self.client, sender);
+            let mut requests_out = RequestSender::spawn(self, sender);
             for request in requests {
                 // A failed send means the call is over; its status comes with the response.
                 if requests_out.send(request).is_err() {
@@ -360,10 +398,11 @@ impl BaseClient {
         request: &Req,
         options: &CallOptions,
     ) -> Result<ResponseStream<Resp>, Error> {
+        let started = Instant::now();
         let options = self.intercepted(method.name, options);
-        let receiver =
-            self.client.server_streaming(method, request, self.call_option(&options)?).map_err(|e| self.error(e))?;
-        Ok(ResponseStream::spawn(self, Receiver::Server(receiver)))
+        let receiver = self.client.server_streaming(method, request, self.call_option(&options)?);
+        let receiver = receiver.map_err(|e| self.failed(method.name, self.error(e), started))?;
+        Ok(ResponseStream::spawn(self, method.name, started, Receiver::Server(receiver)))
     }
 
     /// Calls the bidirectional-streaming RPC `method`: send with the [`RequestSender`], read
@@ -373,10 +412,12 @@ impl BaseClient {
         method: &Method<Req, Resp>,
         options: &CallOptions,
     ) -> Result<(RequestSender<Req>, ResponseStream<Resp>), Error> {
+        let started = Instant::now();
         let options = self.intercepted(method.name, options);
-        let (sender, receiver) =
-            self.client.duplex_streaming(method, self.call_option(&options)?).map_err(|e| self.error(e))?;
-        Ok((RequestSender::spawn(&self.client, sender), ResponseStream::spawn(self, Receiver::Duplex(receiver))))
+        let call = self.client.duplex_streaming(method, self.call_option(&options)?);
+        let (sender, receiver) = call.map_err(|e| self.failed(method.name, self.error(e), started))?;
+        let responses = ResponseStream::spawn(self, method.name, started, Receiver::Duplex(receiver));
+        Ok((RequestSender::spawn(self, sender), responses))
     }
 }
 
@@ -397,6 +438,13 @@ fn request_metadata(pairs: &[(String, Vec<u8>)]) -> Result<Option<Metadata>, Err
         added.map_err(|e| Error::Usage(format!("metadata {key:?} rejected: {e}")))?;
     }
     Ok(Some(builder.build()))
+}
+
+/// The gRPC environment (one I/O thread) that every client of the process shares: clients
+/// are cheap to build, and a program with many of them does not grow a thread for each.
+fn client_environment() -> Arc<Environment> {
+    static ENV: OnceLock<Arc<Environment>> = OnceLock::new();
+    ENV.get_or_init(|| Arc::new(EnvBuilder::new().cq_count(1).name_prefix("a3grpc-client").build())).clone()
 }
 
 pub(crate) fn to_pairs(metadata: &Metadata) -> Headers {

@@ -3,13 +3,38 @@
 
 use std::time::Duration;
 
-use crate::error::Code;
+use crate::error::{Code, Error};
 
-/// When and how often a failed call is tried again.
+/// Whether a failure happened before the request left this client: the gRPC core says so in
+/// the UNAVAILABLE it reports when it could not make a connection.
+fn never_sent(code: Code, message: &str) -> bool {
+    const NO_CONNECTION: [&str; 4] = [
+        "failed to connect to all addresses",
+        "dns resolution failed",
+        "name resolution failure",
+        "empty address list",
+    ];
+    let message = message.to_ascii_lowercase();
+    code == Code::UNAVAILABLE && NO_CONNECTION.iter().any(|m| message.contains(m))
+}
+
+/// When and how often a failed unary call is tried again.
 ///
-/// a3 errors are answers, never retried. By default only UNAVAILABLE (no connection, server
-/// restarting) is retried, 5 tries in all, with exponential back-off from 100 ms up to 3 s,
-/// and no sleep after the last try. A call's timeout covers all its tries.
+/// a3 errors are answers, never retried; streaming calls are never retried. A failure whose
+/// code the policy lists (by default only UNAVAILABLE) is retried, 5 tries in all, with
+/// exponential back-off from 100 ms up to 3 s and no sleep after the last try, but only when
+/// running the call twice cannot happen:
+///
+/// - the request was never sent: no connection could be made (connection refused, the name
+///   does not resolve, the TLS handshake failed); or
+/// - the call is idempotent: [`CallOptions::idempotent`], or
+///   [`ClientBuilder::idempotent`](crate::ClientBuilder::idempotent) for the method.
+///
+/// An UNAVAILABLE that arrives once the call is under way (the server stopping, a connection
+/// lost mid-call, a View that answers it) may come after the View has run, so a call not
+/// marked idempotent returns it. A call's timeout covers all its tries. After more than one
+/// try the error is [`Error::RetriesExhausted`](crate::Error::RetriesExhausted), with the
+/// first failure and the last.
 ///
 /// ```
 /// use std::time::Duration;
@@ -55,11 +80,18 @@ impl RetryPolicy {
         self
     }
 
-    /// The gRPC status codes that are retried (default: UNAVAILABLE only). Retrying other
-    /// codes may run a non-idempotent call twice.
+    /// The gRPC status codes that are retried (default: UNAVAILABLE only), under the rules
+    /// above.
     pub fn retry_on(mut self, codes: &[Code]) -> RetryPolicy {
         self.codes = codes.to_vec();
         self
+    }
+
+    /// Whether `err` may be tried again: its code is listed, and the request never left or the
+    /// call is idempotent.
+    pub(super) fn allows(&self, err: &Error, idempotent: bool) -> bool {
+        let Error::Status { code, message } = err else { return false };
+        self.codes.contains(code) && (idempotent || never_sent(*code, message))
     }
 
     pub(super) fn delay(&self, retry: u32) -> Duration {
@@ -80,6 +112,7 @@ impl RetryPolicy {
 pub struct CallOptions {
     pub(super) timeout: Option<Duration>,
     pub(super) headers: Vec<(String, Vec<u8>)>,
+    pub(super) idempotent: bool,
 }
 
 impl CallOptions {
@@ -89,7 +122,7 @@ impl CallOptions {
     }
 
     /// The call fails with DEADLINE_EXCEEDED if it has not finished in `timeout`, retries
-    /// included.
+    /// included. A timeout too large to be a point in time (`Duration::MAX`) means none.
     pub fn timeout(mut self, timeout: Duration) -> CallOptions {
         self.timeout = Some(timeout);
         self
@@ -109,6 +142,13 @@ impl CallOptions {
     /// Whether request metadata `key` is set.
     pub fn has_header(&self, key: &str) -> bool {
         self.headers.iter().any(|(k, _)| k == key)
+    }
+
+    /// Marks this call idempotent: a failure the [`RetryPolicy`] lists is retried even when the
+    /// request may have reached the server.
+    pub fn idempotent(mut self, idempotent: bool) -> CallOptions {
+        self.idempotent = idempotent;
+        self
     }
 
     /// Sets the deadline in place (for [`ClientInterceptor`](crate::ClientInterceptor)s).

@@ -3,7 +3,9 @@
 //! messages ahead, so a long stream neither costs a thread hand-off per message nor piles up
 //! in memory.
 
+use std::sync::{Arc, Mutex};
 use std::task::Poll;
+use std::time::Instant;
 
 use futures::channel::{mpsc, oneshot};
 use futures::executor::block_on;
@@ -58,10 +60,19 @@ pub struct ResponseStream<T> {
     cancel: Option<oneshot::Sender<()>>,
     client: BaseClient,
     done: bool,
+    /// For the client interceptors' `after`, told once when the stream ends.
+    method: &'static str,
+    started: Instant,
+    reported: bool,
 }
 
 impl<T: Send + 'static> ResponseStream<T> {
-    pub(super) fn spawn(client: &BaseClient, mut receiver: Receiver<T>) -> ResponseStream<T> {
+    pub(super) fn spawn(
+        client: &BaseClient,
+        method: &'static str,
+        started: Instant,
+        mut receiver: Receiver<T>,
+    ) -> ResponseStream<T> {
         let (mut tx, incoming) = mpsc::channel(STREAM_WINDOW);
         let (headers_tx, headers) = oneshot::channel();
         let (cancel, mut cancelled) = oneshot::channel::<()>();
@@ -98,6 +109,9 @@ impl<T: Send + 'static> ResponseStream<T> {
             cancel: Some(cancel),
             client: client.clone(),
             done: false,
+            method,
+            started,
+            reported: false,
         }
     }
 }
@@ -109,6 +123,14 @@ impl<T> ResponseStream<T> {
             let _ = cancel.send(());
         }
         self.done = true;
+        self.report(Err(&cancelled_by_caller()));
+    }
+
+    /// Tells the client interceptors how the call ended, once.
+    fn report(&mut self, result: Result<(), &Error>) {
+        if !std::mem::replace(&mut self.reported, true) {
+            self.client.report(self.method, result, self.started);
+        }
     }
 
     /// The response metadata; waits for it if it has not arrived.
@@ -142,28 +164,48 @@ impl<T> Iterator for ResponseStream<T> {
             Some(Ok(message)) => Some(Ok(message)),
             Some(Err(err)) => {
                 self.done = true;
-                Some(Err(self.client.error(err)))
+                let err = self.client.error(err);
+                self.report(Err(&err));
+                Some(Err(err))
             }
             None => {
                 self.done = true;
+                self.report(Ok(()));
                 None
             }
         }
     }
 }
 
+impl<T> Drop for ResponseStream<T> {
+    fn drop(&mut self) {
+        if !self.reported {
+            self.report(Err(&cancelled_by_caller()));
+        }
+    }
+}
+
+fn cancelled_by_caller() -> Error {
+    Error::Status { code: Code::CANCELLED, message: "the caller cancelled the call".to_owned() }
+}
+
 /// The request side of a streaming call: a blocking sender.
 pub struct RequestSender<T> {
     window: Option<mpsc::Sender<T>>,
+    /// Why the writer stopped early, if it did.
+    failure: Arc<Mutex<Option<grpcio::Error>>>,
+    client: BaseClient,
 }
 
 impl<T: Send + 'static> RequestSender<T> {
-    pub(super) fn spawn<S>(client: &grpcio::Client, mut sink: S) -> RequestSender<T>
+    pub(super) fn spawn<S>(client: &BaseClient, mut sink: S) -> RequestSender<T>
     where
         S: futures::Sink<(T, WriteFlags), Error = grpcio::Error> + Unpin + Send + 'static,
     {
         let (window, mut queued) = mpsc::channel::<T>(STREAM_WINDOW);
-        client.spawn(async move {
+        let failure = Arc::new(Mutex::new(None));
+        let failed = failure.clone();
+        client.client.spawn(async move {
             // A message with another right behind it goes with the buffer hint; the last of
             // a burst is flushed, so lock-step ping-pong never waits on a buffer.
             let mut ahead = None;
@@ -179,32 +221,32 @@ impl<T: Send + 'static> RequestSender<T> {
                 let more = ahead.is_some();
                 let flags = WriteFlags::default().buffer_hint(more);
                 let written = if more { sink.feed((request, flags)).await } else { sink.send((request, flags)).await };
-                if written.is_err() {
-                    // The call is over; its status comes with the response.
+                if let Err(err) = written {
+                    *failed.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(err);
                     return;
                 }
             }
             let _ = sink.close().await;
         });
-        RequestSender { window: Some(window) }
+        RequestSender { window: Some(window), failure, client: client.clone() }
     }
 }
 
 impl<T> RequestSender<T> {
-    /// Sends one request; blocks while the server is slow to read. Fails once the call is
-    /// over, whose status the response then gives.
+    /// Sends one request; blocks while the server is slow to read. Once the call is over it
+    /// fails with what ended it: the status if this client has it, else
+    /// [`Error::CallEnded`] (the response then has the status).
     pub fn send(&mut self, request: T) -> Result<(), Error> {
         let sent = match &mut self.window {
             Some(window) => block_on(window.send(request)).is_ok(),
             None => false,
         };
         if sent {
-            Ok(())
-        } else {
-            Err(Error::Status {
-                code: Code::CANCELLED,
-                message: "the call is over; the response has its status".to_owned(),
-            })
+            return Ok(());
+        }
+        match self.failure.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take() {
+            Some(err) => Err(self.client.error(err)),
+            None => Err(Error::CallEnded),
         }
     }
 

@@ -17,12 +17,14 @@ use crate::servicer::Servicer;
 pub(crate) struct Registry<T> {
     what: &'static str,
     key: &'static str,
+    /// Names the crate answers itself, listed with the registered ones.
+    built_in: &'static [&'static str],
     entries: RwLock<BTreeMap<String, Arc<T>>>,
 }
 
 impl<T> Registry<T> {
-    pub(crate) const fn new(what: &'static str, key: &'static str) -> Registry<T> {
-        Registry { what, key, entries: RwLock::new(BTreeMap::new()) }
+    pub(crate) const fn new(what: &'static str, key: &'static str, built_in: &'static [&'static str]) -> Registry<T> {
+        Registry { what, key, built_in, entries: RwLock::new(BTreeMap::new()) }
     }
 
     pub(crate) fn insert(&self, name: String, value: T) {
@@ -36,12 +38,18 @@ impl<T> Registry<T> {
             key: self.key,
             what: self.what,
             name: name.to_owned(),
-            registered: entries.keys().cloned().collect::<Vec<_>>().join(", "),
+            registered: self
+                .built_in
+                .iter()
+                .copied()
+                .chain(entries.keys().map(String::as_str))
+                .collect::<Vec<_>>()
+                .join(", "),
         })
     }
 }
 
-static MAPPINGS: Registry<Vec<Servicer>> = Registry::new("servicer mappings", "servicer_mappings");
+static MAPPINGS: Registry<Vec<Servicer>> = Registry::new("servicer mappings", "servicer_mappings", &[]);
 
 /// Registers `servicers` under `name`, so a conf file can say `servicer_mappings = "name"`.
 ///
@@ -115,7 +123,9 @@ impl<'de> Deserialize<'de> for InterceptorSpec {
 
 type Factory = dyn Fn(&serde_json::Value) -> Result<Arc<dyn Interceptor>, String> + Send + Sync;
 
-static INTERCEPTORS: Registry<Box<Factory>> = Registry::new("interceptor", "interceptors");
+const BUILT_IN_INTERCEPTORS: [&str; 3] = ["a3grpc.BearerToken", "a3grpc.RequestId", "a3grpc.RequestLog"];
+
+static INTERCEPTORS: Registry<Box<Factory>> = Registry::new("interceptor", "interceptors", &BUILT_IN_INTERCEPTORS);
 
 /// Registers an interceptor under `name` for conf files. `factory` builds it from the other
 /// keys of its conf table (`null` for a bare name), or says what is wrong with them.

@@ -17,7 +17,7 @@ use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::Poll;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use futures::channel::oneshot;
 use futures::{Future, FutureExt, StreamExt};
@@ -105,18 +105,19 @@ pub(crate) fn serve_unary<V: UnaryView>(
     mut requests: RequestStream<V::Request>,
     mut sink: ClientStreamingSink<V::Response>,
 ) {
-    let Some(permit) = rt.admit() else { return reject(&ctx, sink, requests) };
+    let Some(permit) = rt.admit() else { return reject(rt, &ctx, sink, requests) };
     let call = CallInfo::from_rpc(&ctx);
     let (rt, view) = (rt.clone(), view.clone());
     ctx.spawn(async move {
         let request = match requests.next().await {
             Some(Ok(request)) => request,
-            Some(Err(err)) => {
-                let _ = sink.fail(wire::status(Code::INTERNAL, format!("could not read the request: {err}"))).await;
-                return;
-            }
-            None => {
-                let _ = sink.fail(wire::status(Code::INTERNAL, "the call carried no request")).await;
+            unreadable => {
+                let status = match unreadable {
+                    Some(Err(err)) => unreadable_request(&err),
+                    _ => wire::status(Code::INTERNAL, "the call carried no request"),
+                };
+                rt.refused(&call, &status);
+                let _ = sink.fail(status).await;
                 return;
             }
         };
@@ -169,7 +170,7 @@ fn call_ended<T: Send + 'static>(requests: RequestStream<T>) -> Probe {
 
 /// Runs on a worker thread: a unary View.
 fn run_view<V: UnaryView>(rt: &Runtime, view: &V, call: &Arc<CallInfo>, request: V::Request) -> Reply<V::Response> {
-    if let Some(status) = dead_call(call) {
+    if let Some(status) = dead_call(rt, call) {
         return Reply::Status(status);
     }
     let mut ctx = Context::new(call);
@@ -181,14 +182,39 @@ fn run_view<V: UnaryView>(rt: &Runtime, view: &V, call: &Arc<CallInfo>, request:
 
 /// A call that waited in the queue past its caller's patience is dropped unrun, so an
 /// overloaded server does no dead work.
-pub(super) fn dead_call(call: &CallInfo) -> Option<RpcStatus> {
-    if call.is_cancelled() {
-        return Some(wire::status(Code::CANCELLED, "the client cancelled the call before it ran"));
+pub(super) fn dead_call(rt: &Runtime, call: &Arc<CallInfo>) -> Option<RpcStatus> {
+    let status = if call.is_cancelled() {
+        wire::status(Code::CANCELLED, "the client cancelled the call before it ran")
+    } else if call.deadline.exceeded() {
+        wire::status(Code::DEADLINE_EXCEEDED, "the deadline passed before the call ran")
+    } else {
+        return None;
+    };
+    rt.refused(call, &status);
+    Some(status)
+}
+
+/// The status of a call whose request could not be read, whatever its kind: the bytes are
+/// not the message the method takes, or the stream broke.
+pub(super) fn unreadable_request(err: &grpcio::Error) -> RpcStatus {
+    wire::status(Code::INTERNAL, format!("could not read the request: {err}"))
+}
+
+impl Runtime {
+    /// Tells the interceptors about a call that ends before any of them ran: refused over the
+    /// limit, dead in the queue, or with a request that cannot be read.
+    fn refused(&self, call: &Arc<CallInfo>, status: &RpcStatus) {
+        if self.interceptors.is_empty() {
+            return;
+        }
+        let ctx = Context::new(call);
+        let outcome = Outcome { code: wire::code_of(status), error: None, elapsed: Duration::ZERO };
+        for interceptor in self.interceptors.iter().rev() {
+            if panic::catch_unwind(AssertUnwindSafe(|| interceptor.refused(&ctx, &outcome))).is_err() {
+                log::error!("{}: an interceptor panicked in refused()", call.method);
+            }
+        }
     }
-    if call.deadline.exceeded() {
-        return Some(wire::status(Code::DEADLINE_EXCEEDED, "the deadline passed before the call ran"));
-    }
-    None
 }
 
 /// Runs a View body inside the interceptors, turning its a3 error or its panic into the
@@ -248,8 +274,9 @@ fn guarded<T>(call: &CallInfo, f: impl FnOnce() -> Result<T, A3Error>) -> Result
 /// Answers a call over the `maximum_concurrent_rpcs` limit, without running anything.
 /// `requests` is kept until the status is out: grpcio cancels a call whose request stream is
 /// dropped unread, and the client would see CANCELLED instead.
-pub(super) fn reject<S: Fail>(ctx: &RpcContext<'_>, sink: S, requests: impl Send + 'static) {
+pub(super) fn reject<S: Fail>(rt: &Runtime, ctx: &RpcContext<'_>, sink: S, requests: impl Send + 'static) {
     let status = wire::status(Code::RESOURCE_EXHAUSTED, "Concurrent RPC limit exceeded!");
+    rt.refused(&CallInfo::from_rpc(ctx), &status);
     ctx.spawn(sink.fail_with(status).map(move |_| drop(requests)));
 }
 

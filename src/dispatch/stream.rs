@@ -28,7 +28,7 @@ pub(crate) fn serve_server_streaming<V: ServerStreamingView>(
     request: V::Request,
     sink: ServerStreamingSink<V::Response>,
 ) {
-    let Some(permit) = rt.admit() else { return reject(&ctx, sink, ()) };
+    let Some(permit) = rt.admit() else { return reject(rt, &ctx, sink, ()) };
     let call = CallInfo::from_rpc(&ctx);
     let view = view.clone();
     start_stream(rt, &ctx, sink, permit, call, None, move |rt, call, tx| {
@@ -75,7 +75,7 @@ fn serve_request_stream<Req: Send + 'static, Resp: Send + 'static>(
     sink: DuplexSink<Resp>,
     body: impl FnOnce(Requests<Req>, &mut Responses<Resp>, &mut Context) -> Result<(), A3Error> + Send + 'static,
 ) {
-    let Some(permit) = rt.admit() else { return reject(&ctx, sink, requests) };
+    let Some(permit) = rt.admit() else { return reject(rt, &ctx, sink, requests) };
     let call = CallInfo::from_rpc(&ctx);
     let (requests, release) = read_ahead(&ctx, requests, &call);
     start_stream(rt, &ctx, sink, permit, call, Some(release), move |rt, call, tx| {
@@ -168,7 +168,7 @@ fn run_stream<T>(
     mut tx: mpsc::Sender<Out<T>>,
     body: impl FnOnce(&mut Responses<T>, &mut Context) -> Result<(), A3Error>,
 ) {
-    let end = match dead_call(call) {
+    let end = match dead_call(rt, call) {
         Some(status) => Err(status),
         None => {
             let mut ctx = Context::new(call);

@@ -70,6 +70,13 @@ pub fn run_grpc_server(conf: Conf) -> Result<(), ServerError> {
     // Installed before the server starts, so a signal during start-up stops it cleanly
     // instead of killing the process.
     let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])?;
+    if conf.is_multiprocess() {
+        log::warn!(
+            "the conf asks for process_count = {} but run_grpc_server serves one process; \
+             use run_grpc_server_with_multiprocessing to serve several",
+            conf.process_count.unwrap_or(1)
+        );
+    }
     let server = Server::start(conf)?;
     if let Some(signal) = signals.forever().next() {
         let name = if signal == SIGINT { "SIGINT" } else { "SIGTERM" };
