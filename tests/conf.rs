@@ -146,3 +146,16 @@ fn a_missing_file_and_an_unknown_extension_are_clear_errors() {
     let path = write(&dir, "conf.yaml", BASE);
     assert!(Conf::from_file(&path).unwrap_err().to_string().contains(".toml or .json"));
 }
+
+#[test]
+fn an_unknown_interceptor_name_lists_the_built_in_ones_too() {
+    register();
+    let conf = Conf::from_toml_str(&format!(
+        "host = \"127.0.0.1\"\nport = 0\nservicer_mappings = \"{NAME}\"\ninterceptors = [\"app.Nope\"]"
+    ))
+    .unwrap();
+    let text = Server::start(conf).err().expect("an unknown interceptor is rejected").to_string();
+    for built_in in ["a3grpc.BearerToken", "a3grpc.RequestId", "a3grpc.RequestLog"] {
+        assert!(text.contains(built_in), "{built_in} is listed: {text}");
+    }
+}

@@ -29,6 +29,9 @@ impl Interceptor for Recorder {
         let error = outcome.error.map(|e| e.name().to_owned()).unwrap_or_default();
         self.1.lock().unwrap().push(format!("{} after {} {error}", self.0, outcome.code));
     }
+    fn refused(&self, ctx: &Context, outcome: &Outcome<'_>) {
+        self.1.lock().unwrap().push(format!("{} refused {} {}", self.0, ctx.method(), outcome.code));
+    }
 }
 
 fn recording_greeter(log: &Log) -> a3grpc::Servicer {
@@ -217,4 +220,59 @@ fn conf_files_name_interceptors_with_their_settings() {
     assert!(bad_setting.contains("interceptors[0]") && bad_setting.contains("label"), "{bad_setting}");
     let no_name = Conf::from_toml_str(&format!("{base}interceptors = [{{ tokens = [] }}]")).unwrap_err();
     assert!(no_name.key().starts_with("interceptors[0]"), "{no_name}");
+}
+
+#[test]
+fn calls_refused_before_any_interceptor_ran_still_reach_them() {
+    // One call holds the only slot; the next is over `maximum_concurrent_rpcs`.
+    let log: Log = Arc::default();
+    let (started_tx, started) = crossbeam_channel::unbounded();
+    let (open, gate) = crossbeam_channel::unbounded::<()>();
+    let servicer = servicer_without_say_hello().unary(
+        &METHOD_GREETER_SAY_HELLO,
+        FnView(move |_: HelloRequest, _: &mut Context| {
+            started_tx.send(()).unwrap();
+            let _ = gate.recv();
+            Ok(reply("done".into()))
+        }),
+    );
+    let server = start(conf(vec![servicer]).maximum_concurrent_rpcs(1).interceptor(Recorder("rec", log.clone())));
+    let holder = client(&server);
+    let held = std::thread::spawn(move || say_hello(&holder, "hold"));
+    started.recv_timeout(std::time::Duration::from_secs(30)).expect("the first call runs");
+    let refused = say_hello(&client(&server), "x").unwrap_err();
+    assert_eq!(refused.code(), Some(a3grpc::Code::RESOURCE_EXHAUSTED));
+    drop(open);
+    held.join().unwrap().unwrap();
+    let log = log.lock().unwrap();
+    assert!(log.contains(&"rec refused /Greeter/say_hello RESOURCE_EXHAUSTED".to_owned()), "{log:?}");
+}
+
+#[test]
+fn client_interceptors_see_streaming_calls_end() {
+    struct Ends(Log);
+    impl ClientInterceptor for Ends {
+        fn after(&self, method: &str, result: Result<(), &Error>, _: std::time::Duration) {
+            self.0.lock().unwrap().push(format!("{method} {}", if result.is_ok() { "ok" } else { "failed" }));
+        }
+    }
+    let server = start(conf(vec![servicer_without_say_hello()]));
+    let log: Log = Arc::default();
+    let client = client_of(&server).interceptor(Ends(log.clone())).build().unwrap();
+    let replies = client.server_streaming(&SERVER_STREAM, &request("x"), &CallOptions::new()).unwrap();
+    assert_eq!(replies.count(), 3);
+    let (mut sender, responses) = client.bidi(&BIDI, &CallOptions::new()).unwrap();
+    sender.send(request("a")).unwrap();
+    sender.finish();
+    assert_eq!(responses.count(), 1);
+    let (_sender, responses) = client.bidi(&BIDI, &CallOptions::new()).unwrap();
+    drop(responses);
+    assert_eq!(
+        *log.lock().unwrap(),
+        [
+            "/Greeter/say_hello_stream_reply ok",
+            "/Greeter/say_hello_bidi_stream ok",
+            "/Greeter/say_hello_bidi_stream failed"
+        ]
+    );
 }

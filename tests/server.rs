@@ -414,3 +414,48 @@ fn a_request_that_does_not_decode_is_answered_internal_and_never_reaches_the_vie
     let fine = raw.unary_call(&RAW_SAY_HELLO, &vec![0x0a, 2, b'h', b'i'], grpcio::CallOption::default()).unwrap();
     assert_eq!(fine, [0x0a, 2, b'h', b'i'], "the same server answers a good request");
 }
+
+/// say_stream_hello_reply (client streaming) with raw bytes for messages.
+static RAW_COUNT_HELLOS: grpcio::Method<Vec<u8>, Vec<u8>> = grpcio::Method {
+    ty: grpcio::MethodType::ClientStreaming,
+    name: "/Greeter/say_stream_hello_reply",
+    req_mar: grpcio::Marshaller { ser: raw_ser, de: raw_de },
+    resp_mar: grpcio::Marshaller { ser: raw_ser, de: raw_de },
+};
+
+#[test]
+fn a_streamed_request_that_does_not_decode_is_internal_as_for_unary_calls() {
+    use futures::SinkExt;
+    let server = start(conf(vec![hello::greeter_servicer()]));
+    let raw = raw_client(server.port());
+    let (mut requests, response) = raw.client_streaming(&RAW_COUNT_HELLOS, grpcio::CallOption::default()).unwrap();
+    let outcome = futures::executor::block_on(async move {
+        requests.send((vec![0x0a, 2, b'h', b'i'], grpcio::WriteFlags::default())).await?;
+        requests.send((vec![0x0a, 100, b'h', b'i'], grpcio::WriteFlags::default())).await?;
+        requests.close().await?;
+        response.await
+    });
+    match outcome {
+        Err(grpcio::Error::RpcFailure(status)) => {
+            assert_eq!(Code::from(i32::from(status.code())), Code::INTERNAL);
+            assert!(status.message().contains("could not read the request"), "{}", status.message());
+        }
+        other => panic!("expected INTERNAL, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_port_the_core_cannot_bind_is_an_error_with_the_cores_reason() {
+    // Held without SO_REUSEPORT, while the conf asks for it: the core's own bind fails.
+    let holder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = holder.local_addr().unwrap().port();
+    let conf = a3grpc::Conf::new("127.0.0.1", port, vec![hello::greeter_servicer()]).option("grpc.so_reuseport", 1);
+    match Server::start(conf) {
+        Err(ServerError::Bind { addr, reason }) => {
+            assert_eq!(addr, format!("127.0.0.1:{port}"));
+            assert!(reason.starts_with("the gRPC core refused it: ") && reason.len() > 30, "the reason: {reason}");
+        }
+        Err(other) => panic!("expected a bind error, got {other}"),
+        Ok(_) => panic!("the port is held; the server must not start"),
+    }
+}

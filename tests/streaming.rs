@@ -277,3 +277,30 @@ fn streams_count_against_maximum_concurrent_rpcs_and_calls_of_every_kind_over_it
     assert!(held.next().is_none());
     assert_eq!(say_hello(&client, "free").unwrap(), "Hello free!");
 }
+
+#[test]
+fn a_request_sent_after_the_call_ended_fails_with_what_ended_it() {
+    // The View answers NotFound without reading; the client keeps sending.
+    struct Refuse;
+    impl BidiView for Refuse {
+        type Request = HelloRequest;
+        type Response = HelloReply;
+        fn handle(
+            &self,
+            _: Requests<HelloRequest>,
+            _: &mut Responses<HelloReply>,
+            _: &mut Context,
+        ) -> Result<(), A3Error> {
+            Err(A3Error::NotFound("no such stream".into()))
+        }
+    }
+    let server = start(conf(vec![Servicer::new().bidi(&BIDI, Refuse)]));
+    let (mut sender, mut responses) = client(&server).bidi(&BIDI, &CallOptions::new()).unwrap();
+    assert!(matches!(responses.next(), Some(Err(Error::A3(A3Error::NotFound(_))))));
+    let failed =
+        (0..10_000).find_map(|_| sender.send(request("more")).err()).expect("sending stops once the call is over");
+    assert!(
+        matches!(failed, Error::CallEnded | Error::A3(A3Error::NotFound(_))),
+        "the send reports the end of the call, not an invented status: {failed:?}"
+    );
+}

@@ -110,11 +110,9 @@ fn read_ahead<T: Send + 'static>(
                 }
             };
             let failed = item.is_err();
-            if tx.send(item).await.is_err() {
+            // Past the last item the View will read, the stream is kept until the status is out.
+            if tx.send(item).await.is_err() || failed {
                 let _ = released.await;
-                return;
-            }
-            if failed {
                 return;
             }
         }

@@ -1,0 +1,51 @@
+//! What the server writes to the log, read through a logger that keeps every line.
+
+mod common;
+
+use std::sync::{Mutex, OnceLock};
+
+use a3grpc::{run_grpc_server, A3Error, Conf};
+use common::*;
+
+struct Keep;
+
+static LINES: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+impl log::Log for Keep {
+    fn enabled(&self, metadata: &log::Metadata) -> bool {
+        metadata.target().starts_with("a3grpc")
+    }
+    fn log(&self, record: &log::Record) {
+        if self.enabled(record.metadata()) {
+            LINES.lock().unwrap().push(format!("{} {}", record.level(), record.args()));
+        }
+    }
+    fn flush(&self) {}
+}
+
+fn lines() -> Vec<String> {
+    static INSTALLED: OnceLock<()> = OnceLock::new();
+    INSTALLED.get_or_init(|| {
+        log::set_logger(&Keep).unwrap();
+        log::set_max_level(log::LevelFilter::Info);
+    });
+    LINES.lock().unwrap().clone()
+}
+
+#[test]
+fn an_error_without_a_cause_is_logged_without_a_dangling_separator() {
+    lines();
+    let server = start(conf(vec![greeter(|_, _| Err(A3Error::Validation("the name is too long".into())))]));
+    assert!(say_hello(&client(&server), "x").is_err());
+    let logged = lines().into_iter().find(|l| l.contains("[ValidationError]")).expect("the error is logged");
+    assert!(logged.ends_with("499-[ValidationError]: the name is too long"), "{logged:?}");
+}
+
+#[test]
+fn process_count_given_to_run_grpc_server_is_not_ignored_silently() {
+    lines();
+    let conf = Conf::new("127.0.0.1", 0, "app.not.registered").process_count(2);
+    assert!(run_grpc_server(conf).is_err(), "the unregistered mappings stop it after the warning");
+    let warned = lines().into_iter().find(|l| l.contains("process_count")).expect("a warning about process_count");
+    assert!(warned.starts_with("WARN") && warned.contains("run_grpc_server_with_multiprocessing"), "{warned}");
+}
