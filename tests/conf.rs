@@ -159,3 +159,18 @@ fn an_unknown_interceptor_name_lists_the_built_in_ones_too() {
         assert!(text.contains(built_in), "{built_in} is listed: {text}");
     }
 }
+
+#[test]
+fn a_core_arg_given_a_value_of_the_wrong_type_is_an_error_naming_the_option() {
+    for (option, expected) in [
+        ("[\"grpc.keepalive_time_ms\", \"10000\"]", "as an integer"),
+        ("[\"grpc.lb_policy_name\", 1]", "as a string"),
+        ("[\"grpc.resource_quota\", 1]", "pointer"),
+    ] {
+        let err = toml_error(&format!("{BASE}options = [[\"grpc.so_reuseport\", 0], {option}]"));
+        assert_eq!(err.key(), "options[1]", "{err}");
+        assert!(err.to_string().contains(expected), "{err}");
+    }
+    let err = a3grpc::BaseClient::builder("127.0.0.1", 1).option("grpc.keepalive_time_ms", "10000").build();
+    assert!(matches!(err, Err(a3grpc::Error::Usage(ref m)) if m.contains("as an integer")), "{:?}", err.err());
+}

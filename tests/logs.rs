@@ -49,3 +49,12 @@ fn process_count_given_to_run_grpc_server_is_not_ignored_silently() {
     let warned = lines().into_iter().find(|l| l.contains("process_count")).expect("a warning about process_count");
     assert!(warned.starts_with("WARN") && warned.contains("run_grpc_server_with_multiprocessing"), "{warned}");
 }
+
+#[test]
+fn a_channel_option_the_core_does_not_know_is_passed_on_with_a_warning_naming_the_nearest() {
+    lines();
+    let server = start(conf(vec![greeter(|_, _| Ok(reply("hi".into())))]).option("grpc.keepalive_tme_ms", 10_000));
+    assert_eq!(say_hello(&client(&server), "x").unwrap(), "hi", "the server runs with it");
+    let warned = lines().into_iter().find(|l| l.contains("grpc.keepalive_tme_ms")).expect("a warning");
+    assert!(warned.starts_with("WARN") && warned.contains("did you mean \"grpc.keepalive_time_ms\"?"), "{warned}");
+}

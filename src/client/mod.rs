@@ -192,6 +192,9 @@ impl ClientBuilder {
             if let Some(problem) = option.problem() {
                 return Err(Error::Usage(format!("channel option {:?}: {problem}", option.name)));
             }
+            if let Some(warning) = option.unknown_name_warning() {
+                log::warn!("{warning}");
+            }
         }
         if self.target.is_empty() || self.target.contains('\0') {
             return Err(Error::Usage(format!("target {:?} is not an address", self.target)));

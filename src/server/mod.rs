@@ -21,7 +21,7 @@ use grpcio_health::{HealthService, ServingStatus};
 
 pub use supervisor::run_grpc_server_with_multiprocessing;
 
-use crate::channel::{host_port, options_onto, server_credentials};
+use crate::channel::{host_port, options_onto, server_credentials, ChannelOption};
 use crate::conf::{resolve_interceptors, resolve_mappings, Conf, ConfError, Mappings};
 use crate::dispatch::{Pool, Runtime};
 use crate::servicer::Servicer;
@@ -110,6 +110,9 @@ impl Server {
     /// Starts serving `conf`: binds the port and returns once calls are accepted.
     pub fn start(conf: Conf) -> Result<Server, ServerError> {
         let conf = conf.validated()?;
+        for warning in conf.options.iter().filter_map(ChannelOption::unknown_name_warning) {
+            log::warn!("{warning}");
+        }
         // Route the C core's own messages through the `log` facade (target `grpcio`; its
         // INFO is chatty, so programs usually filter it with `grpcio=warn`).
         grpcio::redirect_log();

@@ -1,5 +1,8 @@
 //! Channel settings shared by server and client, below both: the `options` that go to the gRPC
-//! C core verbatim as channel args, `host:port` addresses, and TLS credentials from PEM files.
+//! C core verbatim as channel args (checked against the args the core knows, `core_args.rs`),
+//! `host:port` addresses, and TLS credentials from PEM files.
+
+mod core_args;
 
 use std::ffi::CString;
 use std::fmt;
@@ -11,6 +14,8 @@ use grpcio::{
 };
 use serde::de::{self, DeserializeSeed, Deserializer, SeqAccess, Visitor};
 use serde::Deserialize;
+
+use core_args::{ArgType, CORE_ARGS};
 
 /// The value of a gRPC core channel arg: integers and booleans go to the core as int args,
 /// strings as string args.
@@ -59,15 +64,48 @@ impl ChannelOption {
     }
 
     /// What is wrong with this option, if anything: the core takes names and string values as
-    /// C strings.
+    /// C strings, and ignores, without a word, an arg it knows given a value of the wrong type.
     pub(crate) fn problem(&self) -> Option<String> {
         if self.name.is_empty() || self.name.contains('\0') {
             return Some("the name must be non-empty and contain no NUL".to_owned());
         }
-        match &self.value {
-            OptionValue::Str(s) if s.contains('\0') => Some("a string value must contain no NUL".to_owned()),
+        if let OptionValue::Str(s) = &self.value {
+            if s.contains('\0') {
+                return Some("a string value must contain no NUL".to_owned());
+            }
+        }
+        let (_, expected) = CORE_ARGS.iter().find(|(name, _)| *name == self.name)?;
+        let name = &self.name;
+        match (expected, &self.value) {
+            (ArgType::Int, OptionValue::Str(s)) => {
+                Some(format!("the gRPC core reads {name} as an integer, not as the string {s:?}"))
+            }
+            (ArgType::Str, OptionValue::Int(i)) => {
+                Some(format!("the gRPC core reads {name} as a string, not as the integer {i}"))
+            }
+            (ArgType::Pointer, _) => {
+                Some(format!("{name} is a pointer to a gRPC core object, which options cannot carry"))
+            }
             _ => None,
         }
+    }
+
+    /// A warning for a name the gRPC core does not know (it still gets the option, for args
+    /// that custom core code reads), with the nearest name it knows when one is close.
+    pub(crate) fn unknown_name_warning(&self) -> Option<String> {
+        if CORE_ARGS.iter().any(|(name, _)| *name == self.name) {
+            return None;
+        }
+        let nearest = CORE_ARGS
+            .iter()
+            .map(|(name, _)| (strsim::levenshtein(name, &self.name), *name))
+            .min()
+            .filter(|(distance, _)| *distance <= 3);
+        let hint = nearest.map(|(_, name)| format!("; did you mean {name:?}?")).unwrap_or_default();
+        Some(format!(
+            "channel option {:?} is not an arg the gRPC core knows; it is passed on as given{hint}",
+            self.name
+        ))
     }
 }
 
