@@ -50,6 +50,31 @@ impl Runtime {
     ) -> Runtime {
         Runtime { pool, limit: maximum_concurrent_rpcs.map(Limit::new), codes, interceptors }
     }
+
+    /// Admits a call under `maximum_concurrent_rpcs`, or says no.
+    fn admit(&self) -> Option<Permit> {
+        let Some(limit) = &self.limit else { return Some(Permit(None)) };
+        let admitted = limit
+            .in_flight
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < limit.max).then_some(n + 1))
+            .is_ok();
+        admitted.then(|| Permit(Some(limit.in_flight.clone())))
+    }
+
+    /// Tells the interceptors about a call that ends before any of them ran: refused over the
+    /// limit, dead in the queue, or with a request that cannot be read.
+    fn refused(&self, call: &Arc<CallInfo>, status: &RpcStatus) {
+        if self.interceptors.is_empty() {
+            return;
+        }
+        let ctx = Context::new(call);
+        let outcome = Outcome { code: wire::code_of(status), error: None, elapsed: Duration::ZERO };
+        for interceptor in self.interceptors.iter().rev() {
+            if panic::catch_unwind(AssertUnwindSafe(|| interceptor.refused(&ctx, &outcome))).is_err() {
+                log::error!("{}: an interceptor panicked in refused()", call.method);
+            }
+        }
+    }
 }
 
 /// The `maximum_concurrent_rpcs` gate: a counter checked when a call arrives.
@@ -64,17 +89,6 @@ struct Permit(Option<Arc<AtomicUsize>>);
 impl Limit {
     fn new(max: usize) -> Limit {
         Limit { max, in_flight: Arc::new(AtomicUsize::new(0)) }
-    }
-}
-
-impl Runtime {
-    fn admit(&self) -> Option<Permit> {
-        let Some(limit) = &self.limit else { return Some(Permit(None)) };
-        let admitted = limit
-            .in_flight
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < limit.max).then_some(n + 1))
-            .is_ok();
-        admitted.then(|| Permit(Some(limit.in_flight.clone())))
     }
 }
 
@@ -196,25 +210,8 @@ pub(super) fn dead_call(rt: &Runtime, call: &Arc<CallInfo>) -> Option<RpcStatus>
 
 /// The status of a call whose request could not be read, whatever its kind: the bytes are
 /// not the message the method takes, or the stream broke.
-pub(super) fn unreadable_request(err: &grpcio::Error) -> RpcStatus {
+fn unreadable_request(err: &grpcio::Error) -> RpcStatus {
     wire::status(Code::INTERNAL, format!("could not read the request: {err}"))
-}
-
-impl Runtime {
-    /// Tells the interceptors about a call that ends before any of them ran: refused over the
-    /// limit, dead in the queue, or with a request that cannot be read.
-    fn refused(&self, call: &Arc<CallInfo>, status: &RpcStatus) {
-        if self.interceptors.is_empty() {
-            return;
-        }
-        let ctx = Context::new(call);
-        let outcome = Outcome { code: wire::code_of(status), error: None, elapsed: Duration::ZERO };
-        for interceptor in self.interceptors.iter().rev() {
-            if panic::catch_unwind(AssertUnwindSafe(|| interceptor.refused(&ctx, &outcome))).is_err() {
-                log::error!("{}: an interceptor panicked in refused()", call.method);
-            }
-        }
-    }
 }
 
 /// Runs a View body inside the interceptors, turning its a3 error or its panic into the
