@@ -459,3 +459,48 @@ fn a_port_the_core_cannot_bind_is_an_error_with_the_cores_reason() {
         Ok(_) => panic!("the port is held; the server must not start"),
     }
 }
+
+#[test]
+fn an_inline_view_runs_on_an_io_thread_with_the_same_errors_panic_guard_and_interceptors() {
+    struct Count(Arc<AtomicUsize>);
+    impl a3grpc::Interceptor for Count {
+        fn after(&self, _: &a3grpc::Context, _: &a3grpc::Outcome<'_>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    let threads = Arc::new(Mutex::new(HashSet::new()));
+    let seen = threads.clone();
+    let view = FnView(move |req: HelloRequest, _: &mut a3grpc::Context| {
+        seen.lock().unwrap().insert(thread::current().name().unwrap_or("?").to_owned());
+        match req.get_name() {
+            "missing" => Err(A3Error::NotFound("no such greeting".into())),
+            "panic" => panic!("an inline View panicked"),
+            name => Ok(reply(format!("Hello {name}!"))),
+        }
+    });
+    let afters = Arc::new(AtomicUsize::new(0));
+    let server = start(
+        conf(vec![Servicer::new().unary_inline(&METHOD_GREETER_SAY_HELLO, view)]).interceptor(Count(afters.clone())),
+    );
+    let client = client(&server);
+    assert_eq!(say_hello(&client, "inline").unwrap(), "Hello inline!");
+    assert!(matches!(say_hello(&client, "missing"), Err(Error::A3(A3Error::NotFound(_)))));
+    assert!(matches!(say_hello(&client, "panic"), Err(Error::A3(A3Error::ServerUnknown { .. }))));
+    assert_eq!(say_hello(&client, "again").unwrap(), "Hello again!", "the I/O thread lives on");
+    assert_eq!(afters.load(Ordering::SeqCst), 4, "interceptors ran around every call");
+    let threads = threads.lock().unwrap();
+    assert!(threads.iter().all(|t| t.starts_with("a3grpc-io-")), "inline Views run on I/O threads: {threads:?}");
+}
+
+#[test]
+fn io_threads_from_the_conf_sets_the_grpc_io_threads() {
+    let server = example_server("io_threads = 3");
+    let pid = server.peer.child.id();
+    let io_threads = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .filter_map(|task| std::fs::read_to_string(task.unwrap().path().join("comm")).ok())
+        .filter(|name| name.starts_with("a3grpc-io-"))
+        .count();
+    assert_eq!(io_threads, 3);
+    assert!(a3grpc::Conf::from_toml_str("host = \"h\"\nport = 0\nservicer_mappings = \"m\"\nio_threads = 0").is_err());
+}

@@ -6,6 +6,7 @@
 //!    interceptors' `before`, the View, their `after`, and the View's error or panic turned
 //!    into the status that ends the call (`wire.rs`).
 //!
+//! An inline unary View ([`serve_unary_inline`]) takes step 2 on the I/O thread itself.
 //! Streaming calls take the same steps in `stream.rs`, with their messages flowing between
 //! the worker and the I/O thread. A [`Servicer`](crate::Servicer) binds each View to one of
 //! the `serve_*` functions; the server builds the [`Runtime`] they share.
@@ -21,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use futures::channel::oneshot;
 use futures::{Future, FutureExt, StreamExt};
-use grpcio::{ClientStreamingSink, Metadata, RequestStream, RpcContext, RpcStatus};
+use grpcio::{ClientStreamingSink, Metadata, RequestStream, RpcContext, RpcStatus, UnarySink};
 
 pub(crate) use pool::{Pool, Submitter};
 pub(crate) use stream::{serve_bidi, serve_client_streaming, serve_server_streaming};
@@ -170,6 +171,32 @@ pub(crate) fn serve_unary<V: UnaryView>(
     });
 }
 
+/// An inline unary call (a View its author marked as never blocking) runs here, start to
+/// finish on the I/O thread: the same admission, interceptors, error mapping and panic guard
+/// as on the pool, without the two hand-offs.
+pub(crate) fn serve_unary_inline<V: UnaryView>(
+    rt: &Arc<Runtime>,
+    view: &Arc<V>,
+    ctx: RpcContext<'_>,
+    request: V::Request,
+    mut sink: UnarySink<V::Response>,
+) {
+    let Some(permit) = rt.admit() else { return reject(rt, &ctx, sink, ()) };
+    let call = CallInfo::from_rpc(&ctx);
+    let reply = run_view(rt, &**view, &call, request);
+    drop(permit);
+    let sent = match reply {
+        Reply::Message(message, headers) => {
+            if let Some(headers) = headers {
+                sink.set_headers(headers);
+            }
+            sink.success(message)
+        }
+        Reply::Status(status) => sink.fail(status),
+    };
+    ctx.spawn(sent.map(|_| ()));
+}
+
 /// Asks a unary call's request stream, past its one message, whether the call has ended.
 /// Polled without a waker: nobody is woken when it ends, so a waiting View asks again now
 /// and then.
@@ -297,6 +324,7 @@ macro_rules! fail {
 fail!(ServerStreamingSink, ServerStreamingSinkFailure);
 fail!(DuplexSink, DuplexSinkFailure);
 fail!(ClientStreamingSink, ClientStreamingSinkResult);
+fail!(UnarySink, UnarySinkResult);
 
 fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> &str {
     panic

@@ -136,7 +136,9 @@ impl Server {
         // Views run on the pool, so the I/O threads only move bytes: half the CPUs are plenty,
         // and fewer I/O threads mean fewer wake-ups per call (measured in the closing note of
         // the performance issue: +5-30% calls/s on 2 CPUs).
-        let io_threads = (thread::available_parallelism().map(|n| n.get()).unwrap_or(1) / 2).max(1);
+        let io_threads = conf
+            .io_threads
+            .unwrap_or_else(|| (thread::available_parallelism().map(|n| n.get()).unwrap_or(1) / 2).max(1));
         let env = Arc::new(EnvBuilder::new().cq_count(io_threads).name_prefix("a3grpc-io").build());
         let mut service = grpcio::ServiceBuilder::new();
         let mut seen = HashSet::new();
