@@ -1,13 +1,15 @@
-//! The service the benchmark drives, served two ways: with a3grpc Views on the worker pool
-//! (`--mode a3`), or written directly on raw grpcio handlers (`--mode raw`, the engine's
-//! ceiling). Same proto (hello_world), same behaviour:
+//! The service the benchmark drives, served three ways: with a3grpc Views on the worker pool
+//! (`--mode a3`), with the unary View inline on the I/O threads (`--mode a3-inline`; its
+//! `sleep` calls then stall the I/O thread, which is what that row shows), or written directly
+//! on raw grpcio handlers (`--mode raw`, the engine's ceiling). Same proto (hello_world), same
+//! behaviour:
 //!
 //! * `say_hello` echoes the name; a name starting with `sleep` first blocks 1 ms;
 //! * `say_hello_stream_reply` with name `N:SIZE` streams N replies of SIZE bytes;
 //! * `say_stream_hello_reply` and `say_hello_bidi_stream` as in the hello-world example.
 //!
 //! ```text
-//! bench_server --mode a3|raw [--port 0] [--workers N]
+//! bench_server --mode a3|a3-inline|raw [--port 0] [--workers N]
 //! ```
 //! Logs `listening on 127.0.0.1:PORT`; stops on SIGTERM.
 
@@ -57,9 +59,13 @@ impl ServerStreamingView for Stream {
     }
 }
 
-fn serve_a3(port: u16, workers: usize) -> Result<(), String> {
-    let servicer = Servicer::new()
-        .unary(&METHOD_GREETER_SAY_HELLO, Echo)
+fn serve_a3(port: u16, workers: usize, inline: bool) -> Result<(), String> {
+    let servicer = if inline {
+        Servicer::new().unary_inline(&METHOD_GREETER_SAY_HELLO, Echo)
+    } else {
+        Servicer::new().unary(&METHOD_GREETER_SAY_HELLO, Echo)
+    };
+    let servicer = servicer
         .server_streaming(&METHOD_GREETER_SAY_HELLO_STREAM_REPLY, Stream)
         .client_streaming(&METHOD_GREETER_SAY_STREAM_HELLO_REPLY, hello::CountHellos)
         .bidi(&METHOD_GREETER_SAY_HELLO_BIDI_STREAM, hello::EchoHellos);
@@ -145,9 +151,10 @@ fn main() -> ExitCode {
         }
     }
     let outcome = match mode.as_str() {
-        "a3" => serve_a3(port, workers),
+        "a3" => serve_a3(port, workers, false),
+        "a3-inline" => serve_a3(port, workers, true),
         "raw" => serve_raw(port),
-        other => Err(format!("unknown mode {other}: use a3 or raw")),
+        other => Err(format!("unknown mode {other}: use a3, a3-inline or raw")),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
