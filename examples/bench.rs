@@ -1,4 +1,4 @@
-//! The benchmark: a load generator, and a comparison of three servers of the same service
+//! The benchmark: a load generator, and a comparison of four servers of the same service
 //! driven by it in one run.
 //!
 //! ```text
@@ -11,9 +11,10 @@
 //! `run` drives one target over N connections with M calls in flight in all and prints
 //! progress, calls/s, latency percentiles (HDR histogram) and errors by status.
 //!
-//! `compare` starts three servers of the same service, pinned to half the CPUs (the load
-//! generator gets the other half): the a3grpc bench server (Views on the worker pool), the
-//! same service on raw grpcio handlers (the engine's ceiling), and Python a3grpc 0.3.0 (needs
+//! `compare` starts four servers of the same service, pinned to half the CPUs (the load
+//! generator gets the other half): the a3grpc bench server (Views on the worker pool), the same
+//! with its unary View inline on the I/O threads, the service on raw grpcio handlers (the
+//! engine's ceiling), and Python a3grpc 0.3.0 (needs
 //! the test venv, see `scripts/setup.sh --python`). Every scenario runs `--rounds` times
 //! (default 3) for `--seconds` (default 3) on each, the servers taking turns, and the table
 //! shows medians. It measures the servers' CPU time, thread switches and memory from /proc,
@@ -379,29 +380,71 @@ fn venv_python() -> PathBuf {
     python::venv().join("bin/python")
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Server {
     A3,
+    A3Inline,
     Raw,
     Python,
 }
+
+/// The servers `compare` runs, in the order of the table's columns.
+const SERVERS: [Server; 4] = [Server::A3, Server::A3Inline, Server::Raw, Server::Python];
 
 impl Server {
     fn label(self) -> &'static str {
         match self {
             Server::A3 => "a3grpc",
+            Server::A3Inline => "a3grpc inline",
             Server::Raw => "raw grpcio",
             Server::Python => "Python a3grpc",
         }
     }
 
-    fn start(self, stubs: &Path) -> Result<ServerProcess, String> {
+    /// Short name for table headers.
+    fn short(self) -> &'static str {
         match self {
-            Server::A3 | Server::Raw => {
-                let mut command = Command::new(examples_dir().join("bench_server"));
-                command.args(["--mode", if matches!(self, Server::A3) { "a3" } else { "raw" }, "--workers", "16"]);
-                ServerProcess::start(command, "listening on 127.0.0.1:")
-            }
+            Server::A3 => "a3",
+            Server::A3Inline => "inline",
+            Server::Raw => "raw",
+            Server::Python => "Py",
+        }
+    }
+
+    /// Its name in `results.csv`.
+    fn key(self) -> &'static str {
+        match self {
+            Server::A3 => "a3grpc",
+            Server::A3Inline => "a3grpc_inline",
+            Server::Raw => "raw_grpcio",
+            Server::Python => "python_a3grpc",
+        }
+    }
+
+    fn from_key(key: &str) -> Option<Server> {
+        SERVERS.into_iter().find(|s| s.key() == key)
+    }
+
+    fn color(self) -> plotters::style::RGBColor {
+        use plotters::style::RGBColor;
+        match self {
+            Server::A3 => RGBColor(31, 119, 180),
+            Server::A3Inline => RGBColor(44, 160, 44),
+            Server::Raw => RGBColor(127, 127, 127),
+            Server::Python => RGBColor(255, 127, 14),
+        }
+    }
+
+    fn start(self, stubs: &Path) -> Result<ServerProcess, String> {
+        let bench_server = |mode: &str| {
+            let mut command = Command::new(examples_dir().join("bench_server"));
+            command.args(["--mode", mode, "--workers", "16"]);
+            ServerProcess::start(command, "listening on 127.0.0.1:")
+        };
+        match self {
+            Server::A3 => bench_server("a3"),
+            Server::A3Inline => bench_server("a3-inline"),
+            Server::Raw => bench_server("raw"),
             Server::Python => {
                 let mut command = Command::new(venv_python());
                 command
@@ -449,8 +492,14 @@ fn scenarios() -> Vec<Scenario> {
 
 struct Row {
     scenario: String,
-    /// One per server, in the order a3grpc, raw grpcio, Python.
-    results: Vec<Measured>,
+    /// One per server that ran it.
+    results: Vec<(Server, Measured)>,
+}
+
+impl Row {
+    fn of(&self, server: Server) -> Option<&Measured> {
+        self.results.iter().find(|(s, _)| *s == server).map(|(_, m)| m)
+    }
 }
 
 /// One server in one scenario. "Unit" is a call for unary scenarios, a message for streaming.
@@ -493,13 +542,13 @@ fn memory_profile(server: &ServerProcess) -> (u64, u64, u64) {
 
 fn compare(seconds: f64, rounds: usize, out: &Path) -> Result<(), String> {
     let stubs = python::hello_world_stubs()?;
-    let servers = [Server::A3, Server::Raw, Server::Python];
+    let servers = SERVERS;
     let plan = scenarios();
     let (server_cpus, client_cpus) = split_cpus();
     // The servers get their own CPUs (inherited at spawn) and the load generator the rest, so
-    // they do not compete and the numbers measure the servers. All three run side by side (an
-    // idle server costs nothing) and take turns in every scenario, round after round: drift in
-    // the machine's speed then hits the three alike instead of whichever ran during it.
+    // they do not compete and the numbers measure the servers. All run side by side (an idle
+    // server costs nothing) and take turns in every scenario, round after round: drift in the
+    // machine's speed then hits them alike instead of whichever ran during it.
     pin(&server_cpus);
     let started: Vec<_> = servers.iter().map(|server| server.start(stubs.path())).collect();
     pin(&client_cpus);
@@ -517,7 +566,8 @@ fn compare(seconds: f64, rounds: usize, out: &Path) -> Result<(), String> {
                 samples.push(measure(process, s, seconds));
             }
         }
-        rows.push(Row { scenario: s.name.clone(), results: samples.iter().map(|samples| median(samples)).collect() });
+        let results = servers.iter().zip(&samples).map(|(server, samples)| (*server, median(samples))).collect();
+        rows.push(Row { scenario: s.name.clone(), results });
     }
     let mut memory = Vec::new();
     for (server, process) in servers.iter().zip(&processes) {
@@ -607,35 +657,33 @@ fn render(rows: &[Row], memory: &[(&str, u64, u64, u64, u64)], runs: &str, cpus:
         kernel()
     );
     let _ = writeln!(t, "Throughput is calls/s for unary scenarios, messages/s for streaming ones.\n");
+    let shorts = SERVERS.map(Server::short).join(", ");
     let _ = writeln!(
         t,
-        "| scenario | a3grpc /s | raw grpcio /s | Python /s | a3/raw | a3/Python | p99 a3 µs | p99 raw µs | p99 Python µs | p99 a3/raw | server CPU µs per unit (a3, raw, Py) | thread switches per unit (a3, raw, Py) | errors (a3, raw, Py) |"
+        "| scenario | {} | a3/raw | inline/raw | a3/Python | {} | p99 a3/raw | p99 inline/raw | server CPU µs per unit ({shorts}) | thread switches per unit ({shorts}) | errors ({shorts}) |",
+        SERVERS.map(|s| format!("{} /s", s.label())).join(" | "),
+        SERVERS.map(|s| format!("p99 {} µs", s.short())).join(" | "),
     );
-    let _ = writeln!(t, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---|");
+    let _ = writeln!(t, "|---|{}---:|---:|---:|{}---:|---:|---|---|---|", "---:|".repeat(4), "---:|".repeat(4));
+    let missing = Measured { rate: f64::NAN, p99_us: f64::NAN, cpu_us: f64::NAN, switches: f64::NAN, errors: 0 };
     for row in rows {
-        let [a3, raw, py] = [row.results[0], row.results[1], row.results[2]];
+        let m = |server| *row.of(server).unwrap_or(&missing);
+        let [a3, inline, raw, py] = SERVERS.map(m);
+        let list = |f: fn(&Measured) -> String| SERVERS.map(|s| f(&m(s))).join(", ");
         let _ = writeln!(
             t,
-            "| {} | {:.0} | {:.0} | {:.0} | {:.2} | {:.1} | {:.0} | {:.0} | {:.0} | {:.2} | {:.1}, {:.1}, {:.1} | {:.2}, {:.2}, {:.2} | {}, {}, {} |",
+            "| {} | {} | {:.2} | {:.2} | {:.1} | {} | {:.2} | {:.2} | {} | {} | {} |",
             row.scenario,
-            a3.rate,
-            raw.rate,
-            py.rate,
+            SERVERS.map(|s| format!("{:.0}", m(s).rate)).join(" | "),
             a3.rate / raw.rate.max(1e-9),
+            inline.rate / raw.rate.max(1e-9),
             a3.rate / py.rate.max(1e-9),
-            a3.p99_us,
-            raw.p99_us,
-            py.p99_us,
+            SERVERS.map(|s| format!("{:.0}", m(s).p99_us)).join(" | "),
             a3.p99_us / raw.p99_us.max(1e-9),
-            a3.cpu_us,
-            raw.cpu_us,
-            py.cpu_us,
-            a3.switches,
-            raw.switches,
-            py.switches,
-            a3.errors,
-            raw.errors,
-            py.errors
+            inline.p99_us / raw.p99_us.max(1e-9),
+            list(|r| format!("{:.1}", r.cpu_us)),
+            list(|r| format!("{:.2}", r.switches)),
+            list(|r| r.errors.to_string()),
         );
     }
     let _ = writeln!(t, "\nA unit is a call (unary) or a message (streaming).");
@@ -664,18 +712,24 @@ fn csv(rows: &[Row]) -> String {
     let mut t =
         String::from("scenario,server,throughput_per_s,p99_us,server_cpu_us_per_unit,switches_per_unit,errors\n");
     for row in rows {
-        for (label, r) in ["a3grpc", "raw_grpcio", "python_a3grpc"].iter().zip(&row.results) {
+        for (server, r) in &row.results {
             let _ = writeln!(
                 t,
-                "\"{}\",{label},{:.1},{:.1},{:.2},{:.3},{}",
-                row.scenario, r.rate, r.p99_us, r.cpu_us, r.switches, r.errors
+                "\"{}\",{},{:.1},{:.1},{:.2},{:.3},{}",
+                row.scenario,
+                server.key(),
+                r.rate,
+                r.p99_us,
+                r.cpu_us,
+                r.switches,
+                r.errors
             );
         }
     }
     t
 }
 
-/// Throughput and p99 per scenario for the three servers, relative to raw grpcio (= 1).
+/// Throughput and p99 per scenario for each server, relative to raw grpcio (= 1).
 fn chart(rows: &[Row], path: &Path) -> Result<(), String> {
     use plotters::prelude::*;
     let err = |e: &dyn std::fmt::Display| e.to_string();
@@ -683,7 +737,9 @@ fn chart(rows: &[Row], path: &Path) -> Result<(), String> {
     let root = SVGBackend::new(path, (1100, height)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| err(&e))?;
     let (left, right) = root.split_horizontally(550);
-    let colors = [RGBColor(31, 119, 180), RGBColor(127, 127, 127), RGBColor(255, 127, 14)];
+    // The servers in these results, in the table's order.
+    let servers: Vec<Server> = SERVERS.into_iter().filter(|s| rows.iter().any(|row| row.of(*s).is_some())).collect();
+    let per_scenario = servers.len() as i32 + 1;
     for (area, title, pick) in [
         (&left, "throughput vs raw grpcio (higher is better)", 0usize),
         (&right, "p99 latency vs raw grpcio (lower is better)", 1usize),
@@ -695,13 +751,14 @@ fn chart(rows: &[Row], path: &Path) -> Result<(), String> {
                 r.p99_us / raw.p99_us.max(1e-9)
             }
         };
+        let relative = |row: &Row, server: Server| Some(value(row.of(server)?, row.of(Server::Raw)?));
         let max = rows
             .iter()
-            .flat_map(|row| row.results.iter().map(move |r| value(r, &row.results[1])))
+            .flat_map(|row| servers.iter().filter_map(move |s| relative(row, *s)))
             .fold(1.0f64, f64::max)
             .min(50.0);
-        // Four slots a scenario: three bars and a gap; the name sits by the middle bar.
-        let slots = rows.len() as i32 * 4;
+        // A slot a server and one for the gap in each scenario; the name sits by the second bar.
+        let slots = rows.len() as i32 * per_scenario;
         let mut chart = ChartBuilder::on(area)
             .caption(title, ("sans-serif", 16))
             .margin(10)
@@ -713,22 +770,23 @@ fn chart(rows: &[Row], path: &Path) -> Result<(), String> {
             .configure_mesh()
             .disable_y_mesh()
             .y_labels(slots as usize + 1)
-            .y_label_formatter(&|y| match (*y % 4, rows.get((*y / 4) as usize)) {
+            .y_label_formatter(&|y| match (*y % per_scenario, rows.get((*y / per_scenario) as usize)) {
                 (1, Some(row)) => row.scenario.clone(),
                 _ => String::new(),
             })
             .draw()
             .map_err(|e| err(&e))?;
-        for (i, color) in colors.iter().enumerate() {
-            let bars = rows.iter().enumerate().map(|(j, row)| {
-                let y = j as i32 * 4 + 2 - i as i32;
-                let v = value(&row.results[i], &row.results[1]).min(max * 1.1);
-                Rectangle::new([(0.0, y), (v, y + 1)], color.filled())
+        for (i, server) in servers.iter().enumerate() {
+            let color = server.color();
+            let bars = rows.iter().enumerate().filter_map(|(j, row)| {
+                let y = j as i32 * per_scenario + per_scenario - 2 - i as i32;
+                let v = relative(row, *server)?.min(max * 1.1);
+                Some(Rectangle::new([(0.0, y), (v, y + 1)], color.filled()))
             });
             chart
                 .draw_series(bars)
                 .map_err(|e| err(&e))?
-                .label(["a3grpc", "raw grpcio", "Python a3grpc"][i])
+                .label(server.label())
                 .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 10, y + 5)], color.filled()));
         }
         chart
@@ -750,6 +808,7 @@ fn read_csv(path: &Path) -> Result<Vec<Row>, String> {
         let (scenario, rest) =
             line.strip_prefix('"').and_then(|l| l.split_once("\",")).ok_or_else(|| format!("bad line {line:?}"))?;
         let fields: Vec<&str> = rest.split(',').collect();
+        let server = fields.first().and_then(|key| Server::from_key(key)).ok_or(format!("bad server in {line:?}"))?;
         let number = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).ok_or(format!("bad line {line:?}"));
         let result = Measured {
             rate: number(1)?,
@@ -759,8 +818,8 @@ fn read_csv(path: &Path) -> Result<Vec<Row>, String> {
             errors: number(5)? as u64,
         };
         match rows.last_mut() {
-            Some(row) if row.scenario == scenario => row.results.push(result),
-            _ => rows.push(Row { scenario: scenario.to_owned(), results: vec![result] }),
+            Some(row) if row.scenario == scenario => row.results.push((server, result)),
+            _ => rows.push(Row { scenario: scenario.to_owned(), results: vec![(server, result)] }),
         }
     }
     Ok(rows)
