@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The benchmark, in one command: the a3grpc server (Views on the pool, and inline), the same
-# service on raw grpcio, and Python
-# a3grpc 0.3.0, each driven by the same load generator in this run. Prints the table with the
-# ratios and writes bench/results.md, bench/results.csv and bench/chart.svg.
+# service on raw grpcio, and Python a3grpc 0.3.0, each driven by the same load generator in
+# this run. Prints the table with the ratios and writes bench/results.md, bench/results.csv
+# and bench/chart.svg.
 # Extra arguments go to `bench compare` (e.g. --seconds 5 --rounds 5).
 set -euo pipefail
 cd "$(dirname "$0")/.."
