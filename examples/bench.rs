@@ -1,4 +1,4 @@
-//! The benchmark: a load generator, and a comparison of four servers of the same service
+//! The benchmark: a load generator, and a comparison of five servers of the same service
 //! driven by it in one run.
 //!
 //! ```text
@@ -11,10 +11,10 @@
 //! `run` drives one target over N connections with M calls in flight in all and prints
 //! progress, calls/s, latency percentiles (HDR histogram) and errors by status.
 //!
-//! `compare` starts four servers of the same service, pinned to half the CPUs (the load
+//! `compare` starts five servers of the same service, pinned to half the CPUs (the load
 //! generator gets the other half): the a3grpc bench server (Views on the worker pool), the same
 //! with its unary View inline on the I/O threads, the service on raw grpcio handlers (the
-//! engine's ceiling), and Python a3grpc 0.3.0 (needs
+//! engine's ceiling), on tonic (async Rust; `bench/tonic`), and Python a3grpc 0.3.0 (needs
 //! the test venv, see `scripts/setup.sh --python`). Every scenario runs `--rounds` times
 //! (default 3) for `--seconds` (default 3) on each, the servers taking turns, and the table
 //! shows medians. It measures the servers' CPU time, thread switches and memory from /proc,
@@ -385,11 +385,12 @@ enum Server {
     A3,
     A3Inline,
     Raw,
+    Tonic,
     Python,
 }
 
 /// The servers `compare` runs, in the order of the table's columns.
-const SERVERS: [Server; 4] = [Server::A3, Server::A3Inline, Server::Raw, Server::Python];
+const SERVERS: [Server; 5] = [Server::A3, Server::A3Inline, Server::Raw, Server::Tonic, Server::Python];
 
 impl Server {
     fn label(self) -> &'static str {
@@ -397,6 +398,7 @@ impl Server {
             Server::A3 => "a3grpc",
             Server::A3Inline => "a3grpc inline",
             Server::Raw => "raw grpcio",
+            Server::Tonic => "tonic",
             Server::Python => "Python a3grpc",
         }
     }
@@ -407,6 +409,7 @@ impl Server {
             Server::A3 => "a3",
             Server::A3Inline => "inline",
             Server::Raw => "raw",
+            Server::Tonic => "tonic",
             Server::Python => "Py",
         }
     }
@@ -417,6 +420,7 @@ impl Server {
             Server::A3 => "a3grpc",
             Server::A3Inline => "a3grpc_inline",
             Server::Raw => "raw_grpcio",
+            Server::Tonic => "tonic",
             Server::Python => "python_a3grpc",
         }
     }
@@ -431,6 +435,7 @@ impl Server {
             Server::A3 => RGBColor(31, 119, 180),
             Server::A3Inline => RGBColor(44, 160, 44),
             Server::Raw => RGBColor(127, 127, 127),
+            Server::Tonic => RGBColor(148, 103, 189),
             Server::Python => RGBColor(255, 127, 14),
         }
     }
@@ -445,6 +450,17 @@ impl Server {
             Server::A3 => bench_server("a3"),
             Server::A3Inline => bench_server("a3-inline"),
             Server::Raw => bench_server("raw"),
+            Server::Tonic => {
+                // Built by scripts/bench.sh from bench/tonic, next to the examples folder.
+                let binary = examples_dir().parent().unwrap_or(Path::new(".")).join("bench_server_tonic");
+                if !binary.exists() {
+                    return Err(format!(
+                        "{} is missing: run scripts/bench.sh, which builds bench/tonic",
+                        binary.display()
+                    ));
+                }
+                ServerProcess::start(Command::new(binary), "listening on 127.0.0.1:")
+            }
             Server::Python => {
                 let mut command = Command::new(venv_python());
                 command
@@ -660,27 +676,30 @@ fn render(rows: &[Row], memory: &[(&str, u64, u64, u64, u64)], runs: &str, cpus:
     let shorts = SERVERS.map(Server::short).join(", ");
     let _ = writeln!(
         t,
-        "| scenario | {} | a3/raw | inline/raw | a3/Python | {} | p99 a3/raw | p99 inline/raw | server CPU µs per unit ({shorts}) | thread switches per unit ({shorts}) | errors ({shorts}) |",
+        "| scenario | {} | a3/raw | inline/raw | tonic/raw | a3/Python | {} | p99 a3/raw | p99 inline/raw | p99 tonic/raw | server CPU µs per unit ({shorts}) | thread switches per unit ({shorts}) | errors ({shorts}) |",
         SERVERS.map(|s| format!("{} /s", s.label())).join(" | "),
         SERVERS.map(|s| format!("p99 {} µs", s.short())).join(" | "),
     );
-    let _ = writeln!(t, "|---|{}---:|---:|---:|{}---:|---:|---|---|---|", "---:|".repeat(4), "---:|".repeat(4));
+    let columns = "---:|".repeat(SERVERS.len());
+    let _ = writeln!(t, "|---|{columns}---:|---:|---:|---:|{columns}---:|---:|---:|---|---|---|");
     let missing = Measured { rate: f64::NAN, p99_us: f64::NAN, cpu_us: f64::NAN, switches: f64::NAN, errors: 0 };
     for row in rows {
         let m = |server| *row.of(server).unwrap_or(&missing);
-        let [a3, inline, raw, py] = SERVERS.map(m);
+        let [a3, inline, raw, tonic, py] = SERVERS.map(m);
         let list = |f: fn(&Measured) -> String| SERVERS.map(|s| f(&m(s))).join(", ");
         let _ = writeln!(
             t,
-            "| {} | {} | {:.2} | {:.2} | {:.1} | {} | {:.2} | {:.2} | {} | {} | {} |",
+            "| {} | {} | {:.2} | {:.2} | {:.2} | {:.1} | {} | {:.2} | {:.2} | {:.2} | {} | {} | {} |",
             row.scenario,
             SERVERS.map(|s| format!("{:.0}", m(s).rate)).join(" | "),
             a3.rate / raw.rate.max(1e-9),
             inline.rate / raw.rate.max(1e-9),
+            tonic.rate / raw.rate.max(1e-9),
             a3.rate / py.rate.max(1e-9),
             SERVERS.map(|s| format!("{:.0}", m(s).p99_us)).join(" | "),
             a3.p99_us / raw.p99_us.max(1e-9),
             inline.p99_us / raw.p99_us.max(1e-9),
+            tonic.p99_us / raw.p99_us.max(1e-9),
             list(|r| format!("{:.1}", r.cpu_us)),
             list(|r| format!("{:.2}", r.switches)),
             list(|r| r.errors.to_string()),
