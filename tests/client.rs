@@ -141,13 +141,16 @@ fn a_call_cut_off_by_a_stopping_server_is_not_run_again_on_another() {
     // other server, since its View has run (or still runs) already.
     let runs = Arc::new(AtomicUsize::new(0));
     let (started_tx, started) = std::sync::mpsc::channel();
+    // The View holds its worker until the client has its answer (the gate opens when `open`
+    // drops), so the call is surely under way when its server stops.
+    let (open, gate) = crossbeam_channel::unbounded::<()>();
     let servers: Vec<_> = (0..2)
         .map(|index| {
-            let (runs, started_tx) = (runs.clone(), Mutex::new(started_tx.clone()));
+            let (runs, started_tx, gate) = (runs.clone(), Mutex::new(started_tx.clone()), gate.clone());
             start(conf(vec![greeter(move |_, _| {
                 runs.fetch_add(1, Ordering::SeqCst);
                 started_tx.lock().unwrap().send(index).unwrap();
-                std::thread::sleep(Duration::from_millis(500));
+                let _ = gate.recv();
                 Ok(reply("done".into()))
             })]))
         })
@@ -158,8 +161,11 @@ fn a_call_cut_off_by_a_stopping_server_is_not_run_again_on_another() {
     let call = std::thread::spawn(move || say_hello(&client, "x"));
     let serving = started.recv_timeout(Duration::from_secs(30)).expect("the call reached a View");
     let mut servers: Vec<_> = servers.into_iter().map(Some).collect();
-    servers[serving].take().unwrap().shutdown_within(Duration::from_millis(50));
+    let stopping = servers[serving].take().unwrap();
+    let stopped = std::thread::spawn(move || stopping.shutdown_within(Duration::from_millis(50)));
     let outcome = call.join().unwrap();
+    drop(open);
+    stopped.join().unwrap();
     assert!(outcome.is_err(), "the call was cut off: {outcome:?}");
     assert_eq!(runs.load(Ordering::SeqCst), 1, "the View ran once: {outcome:?}");
 }
