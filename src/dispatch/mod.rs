@@ -300,7 +300,10 @@ fn guarded<T>(call: &CallInfo, f: impl FnOnce() -> Result<T, A3Error>) -> Result
 /// dropped unread, and the client would see CANCELLED instead.
 pub(super) fn reject<S: Fail>(rt: &Runtime, ctx: &RpcContext<'_>, sink: S, requests: impl Send + 'static) {
     let status = wire::status(Code::RESOURCE_EXHAUSTED, "Concurrent RPC limit exceeded!");
-    rt.refused(&CallInfo::from_rpc(ctx), &status);
+    // Copying the call's metadata is only worth it when an interceptor will look at it.
+    if !rt.interceptors.is_empty() {
+        rt.refused(&CallInfo::from_rpc(ctx), &status);
+    }
     ctx.spawn(sink.fail_with(status).map(move |_| drop(requests)));
 }
 
