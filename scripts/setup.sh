@@ -2,7 +2,8 @@
 # Installs what building a3grpc needs when it is missing: a C++ compiler, make, cmake and
 # protoc with the well-known types (Debian packages). With --python (for the tests) it also installs Debian's grpc-proto
 # (the interop service's protos) and makes the venv of Python interop peers (grpcio 1.70,
-# grpcio-tools, grpcio-health-checking, a3grpc 0.3.0, and h2 for raw HTTP/2 floods, from PyPI).
+# grpcio-tools, grpcio-health-checking, grpcio-reflection, a3grpc 0.3.0, and h2 for raw HTTP/2
+# floods, from PyPI).
 #
 # As root it installs with apt-get; otherwise it prints the exact command and fails.
 # Sourced by demo.sh and test.sh; safe to run on its own.
@@ -11,7 +12,7 @@ set -euo pipefail
 A3GRPC_VENV="${A3GRPC_VENV:-$HOME/.cache/a3grpc/venv}"
 export A3GRPC_VENV
 setup_log="${TMPDIR:-/tmp}/a3grpc-setup.log"
-python_pins=("grpcio==1.70.0" "grpcio-tools==1.70.0" "grpcio-health-checking==1.70.0" "protobuf==5.29.6" "a3grpc==0.3.0" "a3py==0.3.0" "h2==4.1.0")
+python_pins=("grpcio==1.70.0" "grpcio-tools==1.70.0" "grpcio-health-checking==1.70.0" "protobuf==5.29.6" "a3grpc==0.3.0" "a3py==0.3.0" "grpcio-reflection==1.70.0" "h2==4.1.0")
 
 say() { printf 'a3grpc: %s\n' "$*"; }
 

@@ -123,14 +123,30 @@ mod conf;
 mod dispatch;
 mod error;
 mod interceptor;
+mod method;
+mod reflection;
 mod server;
 mod servicer;
 mod view;
 mod wire;
 
-/// `google.rpc.Status` and `ErrorInfo`, the rich error model.
+/// `google.rpc.Status` and `ErrorInfo`, the rich error model; server reflection.
 mod proto {
     include!(concat!(env!("OUT_DIR"), "/google.rpc.rs"));
+
+    pub(crate) mod reflection_v1 {
+        include!(concat!(env!("OUT_DIR"), "/grpc.reflection.v1.rs"));
+    }
+
+    pub(crate) mod reflection_v1alpha {
+        include!(concat!(env!("OUT_DIR"), "/grpc.reflection.v1alpha.rs"));
+    }
+
+    /// Only for reflection to describe the health service: grpcio-health's own copy of this
+    /// file's descriptor does not parse with protobuf 2.28.
+    pub(crate) mod health {
+        include!(concat!(env!("OUT_DIR"), "/grpc.health.v1.rs"));
+    }
 }
 
 pub use channel::OptionValue;
@@ -141,6 +157,7 @@ pub use codec::{de_bounded, MAX_NESTING};
 pub use conf::{register_interceptor, register_mappings, Conf, ConfError, ServicerMappings};
 pub use error::{A3Error, Code, Error, ErrorKind, Side, StatusCodes};
 pub use interceptor::{BearerToken, Interceptor, Outcome, RequestId, RequestIdValue, RequestLog};
+pub use method::{Method, RpcMethod};
 pub use server::{run_grpc_server, run_grpc_server_with_multiprocessing, Server, ServerError};
 pub use servicer::Servicer;
 pub use view::{

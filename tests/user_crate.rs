@@ -58,8 +58,12 @@ fn is_this_library(id: &str, root: &Path) -> bool {
 #[test]
 fn the_readme_shop_crate_serves_from_its_conf_and_its_client_gets_a_reply_and_a_typed_not_found() {
     let (bin, generated_by_a3grpc) = build_user_crate_reporting("examples/shop");
-    // A crate that depends on a3grpc gets the library's own proto, and no example or interop code.
-    assert_eq!(generated_by_a3grpc, ["google.rpc.rs"]);
+    // A crate that depends on a3grpc gets the library's own protos (the rich error model,
+    // reflection, health's file for reflection), and no example or interop code.
+    assert_eq!(
+        generated_by_a3grpc,
+        ["google.rpc.rs", "grpc.health.v1.rs", "grpc.reflection.v1.rs", "grpc.reflection.v1alpha.rs"]
+    );
     let dir = tempfile::tempdir().expect("temp dir");
     let conf = dir.path().join("conf.toml");
     let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/shop/conf.toml"))

@@ -295,12 +295,38 @@ impl Builder {
             let code = rewrite::publish_methods(&read(&format!("{module}_grpc.rs"))?);
             let (requests, responses) = nesting::nesting_methods(file, types);
             let code = rewrite::bound_nesting(&code, &requests, &responses);
+            let code = rewrite::describe_methods(&code, &file_set(file, by_name)?);
             Some(rewrite::generated(&code, &targets, file.get_package()))
         } else {
             None
         };
         Ok(FileCode { proto: input.name.clone(), module, messages, services })
     }
+}
+
+/// `file` and every file it imports, directly or not, imports first: what a server needs to
+/// describe `file`'s services (reflection).
+fn file_set(file: &FileDescriptorProto, by_name: &BTreeMap<&str, &FileDescriptorProto>) -> Result<Vec<u8>, Error> {
+    fn visit<'a>(
+        file: &'a FileDescriptorProto,
+        by_name: &BTreeMap<&str, &'a FileDescriptorProto>,
+        set: &mut Vec<&'a FileDescriptorProto>,
+    ) {
+        if set.iter().any(|f| f.get_name() == file.get_name()) {
+            return;
+        }
+        for dep in file.get_dependency() {
+            if let Some(dep) = by_name.get(dep.as_str()) {
+                visit(dep, by_name, set);
+            }
+        }
+        set.push(file);
+    }
+    let mut files = Vec::new();
+    visit(file, by_name, &mut files);
+    let mut set = FileDescriptorSet::new();
+    set.set_file(files.into_iter().cloned().collect());
+    set.write_to_bytes().map_err(|e| Error::Codegen { file: file.get_name().to_owned(), message: e.to_string() })
 }
 
 /// The name of the file that holds `package`: `shop.v1.rs`, or `_.rs` without a package.

@@ -49,6 +49,37 @@ pub(crate) fn publish_methods(code: &str) -> String {
     code.replace("\nconst METHOD_", "\npub const METHOD_")
 }
 
+/// Makes every `METHOD_*` descriptor an `a3grpc::Method`: grpcio's descriptor plus the
+/// serialized `FileDescriptorSet` of its file and the files that file imports, which the
+/// services module then holds as `PROTO_FILES`.
+pub(crate) fn describe_methods(code: &str, proto_files: &[u8]) -> String {
+    let mut out = String::with_capacity(code.len() + proto_files.len() * 4);
+    let mut in_method = false;
+    for line in code.lines() {
+        if line.starts_with("pub const METHOD_") {
+            in_method = true;
+            out.push_str(&line.replacen(": ::grpcio::Method<", ": ::a3grpc::Method<", 1).replacen(
+                "= ::grpcio::Method {",
+                "= ::a3grpc::Method::new(PROTO_FILES, ::grpcio::Method {",
+                1,
+            ));
+        } else if in_method && line == "};" {
+            in_method = false;
+            out.push_str("});");
+        } else {
+            out.push_str(line);
+        }
+        out.push('\n');
+    }
+    out.push_str("\n/// The proto file of these services and the files it imports, as a `FileDescriptorSet`.\n");
+    out.push_str("const PROTO_FILES: &[u8] = b\"");
+    for byte in proto_files {
+        write!(out, "\\x{byte:02x}").ok();
+    }
+    out.push_str("\";\n");
+    out
+}
+
 /// Makes the `METHOD_*` descriptors of the RPCs in `requests` (by path) decode their requests
 /// with `a3grpc::de_bounded`, and those in `responses` their responses.
 pub(crate) fn bound_nesting(code: &str, requests: &BTreeSet<String>, responses: &BTreeSet<String>) -> String {
@@ -194,6 +225,17 @@ mod tests {
         let out = bound_nesting(code, &deep, &BTreeSet::new());
         assert_eq!(out.matches("::a3grpc::de_bounded").count(), 1);
         assert!(out.lines().nth(1).unwrap().contains("de: ::a3grpc::de_bounded"));
+    }
+
+    #[test]
+    fn methods_carry_their_proto_files() {
+        let code = "pub const METHOD_S_A: ::grpcio::Method<A, B> = ::grpcio::Method {\n    name: \"/S/A\",\n};\n";
+        let out = describe_methods(code, &[0x0a, 0xff]);
+        assert!(out.starts_with(
+            "pub const METHOD_S_A: ::a3grpc::Method<A, B> = ::a3grpc::Method::new(PROTO_FILES, ::grpcio::Method {\n"
+        ));
+        assert!(out.contains("\n});\n"));
+        assert!(out.ends_with("const PROTO_FILES: &[u8] = b\"\\x0a\\xff\";\n"));
     }
 
     #[test]

@@ -126,6 +126,7 @@ impl From<String> for ServicerMappings {
 /// | `patch_status_code` | see [`StatusCodes`] | 499/599 |
 /// | `process_count` | worker processes for multi-process serving | CPU count |
 /// | `health` | serve `grpc.health.v1.Health` (not in the original) | `true` |
+/// | `reflection` | serve server reflection, `grpc.reflection.v1` and `v1alpha` (not in the original) | `true` |
 /// | `io_threads` | gRPC I/O threads (completion queues) that move bytes and run inline Views (not in the original) | half the CPUs, at least 1 |
 ///
 /// ```
@@ -176,6 +177,8 @@ pub struct Conf {
     pub(crate) process_count: Option<usize>,
     #[serde(default = "yes")]
     pub(crate) health: bool,
+    #[serde(default = "yes")]
+    pub(crate) reflection: bool,
     #[serde(default, deserialize_with = "de::optional_positive")]
     pub(crate) io_threads: Option<usize>,
 }
@@ -218,6 +221,7 @@ impl Conf {
             patch_status_code: StatusCodes::default(),
             process_count: None,
             health: true,
+            reflection: true,
             io_threads: None,
         }
     }
@@ -366,6 +370,22 @@ impl Conf {
     /// Serves (the default) or leaves out the standard `grpc.health.v1.Health` service.
     pub fn health(mut self, on: bool) -> Conf {
         self.health = on;
+        self
+    }
+
+    /// Serves (the default) or leaves out server reflection (`grpc.reflection.v1` and
+    /// `v1alpha`), with which grpcurl, grpcui and Postman list the services and describe their
+    /// messages without the proto files. Views bound to a3grpc-build's `METHOD_*` descriptors
+    /// are described with no more code; see [`Servicer::proto_files`](crate::Servicer::proto_files)
+    /// for others.
+    ///
+    /// ```
+    /// use a3grpc::{Conf, Servicer};
+    ///
+    /// let conf = Conf::new("127.0.0.1", 0, Vec::<Servicer>::new()).reflection(false);
+    /// ```
+    pub fn reflection(mut self, on: bool) -> Conf {
+        self.reflection = on;
         self
     }
 

@@ -24,9 +24,11 @@ pub use supervisor::run_grpc_server_with_multiprocessing;
 use crate::channel::{host_port, options_onto, server_credentials, ChannelOption};
 use crate::conf::{resolve_interceptors, resolve_mappings, Conf, ConfError, Mappings};
 use crate::dispatch::{Pool, Runtime};
+use crate::reflection::{self, ProtoSource};
 use crate::servicer::Servicer;
 
 const SO_REUSEPORT: &str = "grpc.so_reuseport";
+const HEALTH: &str = "grpc.health.v1.Health";
 
 /// Why a server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -176,6 +178,15 @@ impl Server {
         });
         if let Some(health) = &health {
             builder = builder.register_service(grpcio_health::create_health(health.clone()));
+        }
+        if conf.reflection {
+            let mut served = service_names(&servicers);
+            let mut protos: Vec<ProtoSource> = servicers.iter().flat_map(|s| s.protos().iter().copied()).collect();
+            if health.is_some() {
+                served.insert(HEALTH.to_owned());
+                protos.extend(reflection::health_files());
+            }
+            builder = builder.register_service(reflection::service(served, &protos));
         }
         let mut grpc = builder.build().map_err(|e| ServerError::Grpc(e.to_string()))?;
 
