@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 
 use grpcio::{Deadline, Metadata, MetadataBuilder};
 
+use crate::metrics::CallMetrics;
+
 /// What the server copies out of grpcio's call context before handing the call to a worker.
 pub(crate) struct CallInfo {
     pub(crate) method: String,
@@ -15,13 +17,15 @@ pub(crate) struct CallInfo {
     pub(crate) headers: Vec<(String, Vec<u8>)>,
     pub(crate) deadline: Deadline,
     pub(crate) cancelled: Arc<Cancellation>,
+    pub(crate) metrics: CallMetrics,
 }
 
 impl CallInfo {
-    pub(crate) fn from_rpc(ctx: &grpcio::RpcContext<'_>) -> Arc<CallInfo> {
+    pub(crate) fn from_rpc(ctx: &grpcio::RpcContext<'_>, metrics: CallMetrics) -> Arc<CallInfo> {
         let headers = ctx.request_headers().iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
         Arc::new(CallInfo {
             method: String::from_utf8_lossy(ctx.method()).into_owned(),
+            metrics,
             peer: ctx.peer(),
             headers,
             deadline: ctx.deadline(),

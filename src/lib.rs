@@ -124,6 +124,7 @@ mod dispatch;
 mod error;
 mod interceptor;
 mod method;
+mod metrics;
 mod reflection;
 mod server;
 mod servicer;

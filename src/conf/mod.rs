@@ -127,6 +127,7 @@ impl From<String> for ServicerMappings {
 /// | `process_count` | worker processes for multi-process serving | CPU count |
 /// | `health` | serve `grpc.health.v1.Health` (not in the original) | `true` |
 /// | `reflection` | serve server reflection, `grpc.reflection.v1` and `v1alpha` (not in the original) | `true` |
+/// | `metrics_port` | serve Prometheus metrics at `http://host:metrics_port/metrics`; with several processes, worker *i* on `metrics_port + i` (not in the original) | off |
 /// | `io_threads` | gRPC I/O threads (completion queues) that move bytes and run inline Views (not in the original) | half the CPUs, at least 1 |
 ///
 /// ```
@@ -179,6 +180,8 @@ pub struct Conf {
     pub(crate) health: bool,
     #[serde(default = "yes")]
     pub(crate) reflection: bool,
+    #[serde(default)]
+    pub(crate) metrics_port: Option<u16>,
     #[serde(default, deserialize_with = "de::optional_positive")]
     pub(crate) io_threads: Option<usize>,
 }
@@ -222,6 +225,7 @@ impl Conf {
             process_count: None,
             health: true,
             reflection: true,
+            metrics_port: None,
             io_threads: None,
         }
     }
@@ -386,6 +390,16 @@ impl Conf {
     /// ```
     pub fn reflection(mut self, on: bool) -> Conf {
         self.reflection = on;
+        self
+    }
+
+    /// Serves the server's metrics in the Prometheus text format at
+    /// `http://<host>:<port>/metrics` (port 0: a free port, see
+    /// [`Server::metrics_port`](crate::Server::metrics_port)). With several processes, worker
+    /// *i* serves its own figures on `port + i`. Without it the metrics are still kept, and
+    /// [`Server::metrics_text`](crate::Server::metrics_text) gives them.
+    pub fn metrics_port(mut self, port: u16) -> Conf {
+        self.metrics_port = Some(port);
         self
     }
 

@@ -30,16 +30,18 @@ pub(crate) use stream::{serve_bidi, serve_client_streaming, serve_server_streami
 use crate::call::{CallInfo, Probe};
 use crate::error::{A3Error, Code, StatusCodes};
 use crate::interceptor::{Interceptor, Outcome};
+use crate::metrics::{Kind, Metrics};
 use crate::view::{Context, UnaryView};
 use crate::wire;
 
-/// What every call handler shares: the pool, the admission limit, the error codes and the
-/// interceptors.
+/// What every call handler shares: the pool, the admission limit, the error codes, the
+/// interceptors and the metrics.
 pub(crate) struct Runtime {
     pool: Submitter,
     limit: Option<Limit>,
     codes: StatusCodes,
     interceptors: Vec<Arc<dyn Interceptor>>,
+    metrics: Arc<Metrics>,
 }
 
 impl Runtime {
@@ -48,8 +50,14 @@ impl Runtime {
         maximum_concurrent_rpcs: Option<usize>,
         codes: StatusCodes,
         interceptors: Vec<Arc<dyn Interceptor>>,
+        metrics: Arc<Metrics>,
     ) -> Runtime {
-        Runtime { pool, limit: maximum_concurrent_rpcs.map(Limit::new), codes, interceptors }
+        Runtime { pool, limit: maximum_concurrent_rpcs.map(Limit::new), codes, interceptors, metrics }
+    }
+
+    /// What the server copies out of an admitted call, its metrics started.
+    fn call_info(&self, ctx: &RpcContext<'_>, kind: Kind) -> Arc<CallInfo> {
+        CallInfo::from_rpc(ctx, self.metrics.start(&String::from_utf8_lossy(ctx.method()), kind))
     }
 
     /// Admits a call under `maximum_concurrent_rpcs`, or says no.
@@ -120,8 +128,8 @@ pub(crate) fn serve_unary<V: UnaryView>(
     mut requests: RequestStream<V::Request>,
     mut sink: ClientStreamingSink<V::Response>,
 ) {
-    let Some(permit) = rt.admit() else { return reject(rt, &ctx, sink, requests) };
-    let call = CallInfo::from_rpc(&ctx);
+    let Some(permit) = rt.admit() else { return reject(rt, &ctx, Kind::Unary, sink, requests) };
+    let call = rt.call_info(&ctx, Kind::Unary);
     let (rt, view) = (rt.clone(), view.clone());
     ctx.spawn(async move {
         let request = match requests.next().await {
@@ -131,6 +139,7 @@ pub(crate) fn serve_unary<V: UnaryView>(
                     Some(Err(err)) => unreadable_request(&err),
                     _ => wire::status(Code::INTERNAL, "the call carried no request"),
                 };
+                call.metrics.handled(Code::INTERNAL, None);
                 rt.refused(&call, &status);
                 let _ = sink.fail(status).await;
                 return;
@@ -140,6 +149,7 @@ pub(crate) fn serve_unary<V: UnaryView>(
         // call whose stream is dropped before its end), and meanwhile answers "has the call
         // ended?" for the View: a queued one that is cancelled is dropped unrun, a running
         // one sees `is_cancelled`.
+        call.metrics.received();
         call.cancelled.probe_with(call_ended(requests));
         let (reply_tx, reply) = oneshot::channel();
         let job = {
@@ -149,6 +159,7 @@ pub(crate) fn serve_unary<V: UnaryView>(
             })
         };
         if rt.pool.submit(job).is_err() {
+            call.metrics.handled(Code::UNAVAILABLE, None);
             let _ = sink.fail(wire::status(Code::UNAVAILABLE, "the server is shutting down")).await;
             return;
         }
@@ -162,10 +173,14 @@ pub(crate) fn serve_unary<V: UnaryView>(
                 if let Some(headers) = headers {
                     sink.set_headers(headers);
                 }
+                call.metrics.sent();
                 sink.success(message).await
             }
             Ok(Reply::Status(status)) => sink.fail(status).await,
-            Err(_) => sink.fail(wire::status(Code::UNAVAILABLE, "the server stopped before the call ran")).await,
+            Err(_) => {
+                call.metrics.handled(Code::UNAVAILABLE, None);
+                sink.fail(wire::status(Code::UNAVAILABLE, "the server stopped before the call ran")).await
+            }
         };
         drop(call);
     });
@@ -181,8 +196,9 @@ pub(crate) fn serve_unary_inline<V: UnaryView>(
     request: V::Request,
     mut sink: UnarySink<V::Response>,
 ) {
-    let Some(permit) = rt.admit() else { return reject(rt, &ctx, sink, ()) };
-    let call = CallInfo::from_rpc(&ctx);
+    let Some(permit) = rt.admit() else { return reject(rt, &ctx, Kind::Unary, sink, ()) };
+    let call = rt.call_info(&ctx, Kind::Unary);
+    call.metrics.received();
     let reply = run_view(rt, &**view, &call, request);
     drop(permit);
     let sent = match reply {
@@ -190,6 +206,7 @@ pub(crate) fn serve_unary_inline<V: UnaryView>(
             if let Some(headers) = headers {
                 sink.set_headers(headers);
             }
+            call.metrics.sent();
             sink.success(message)
         }
         Reply::Status(status) => sink.fail(status),
@@ -231,6 +248,7 @@ pub(super) fn dead_call(rt: &Runtime, call: &Arc<CallInfo>) -> Option<RpcStatus>
     } else {
         return None;
     };
+    call.metrics.dropped(wire::code_of(&status));
     rt.refused(call, &status);
     Some(status)
 }
@@ -275,14 +293,20 @@ pub(super) fn run_guarded<T>(
         }
     }
     let err = match outcome {
-        Ok(value) => return Ok(value.expect("the body ran when no interceptor rejected the call")),
+        Ok(value) => {
+            call.metrics.handled(Code::OK, None);
+            return Ok(value.expect("the body ran when no interceptor rejected the call"));
+        }
         Err(err) => err,
     };
     if call.is_cancelled() {
         // Nobody receives this status: the caller has gone. Not worth an error in the log.
         log::debug!("{}: the View ended with {err} after its caller left", call.method);
+        call.metrics.handled(Code::CANCELLED, None);
         return Err(wire::status(Code::CANCELLED, "the call was cancelled"));
     }
+    let a3_error = (!matches!(err, A3Error::Status { .. })).then(|| err.name());
+    call.metrics.handled(code, a3_error);
     Err(wire::to_rpc_status(&err, &rt.codes, &call.method))
 }
 
@@ -298,11 +322,13 @@ fn guarded<T>(call: &CallInfo, f: impl FnOnce() -> Result<T, A3Error>) -> Result
 /// Answers a call over the `maximum_concurrent_rpcs` limit, without running anything.
 /// `requests` is kept until the status is out: grpcio cancels a call whose request stream is
 /// dropped unread, and the client would see CANCELLED instead.
-pub(super) fn reject<S: Fail>(rt: &Runtime, ctx: &RpcContext<'_>, sink: S, requests: impl Send + 'static) {
+pub(super) fn reject<S: Fail>(rt: &Runtime, ctx: &RpcContext<'_>, kind: Kind, sink: S, requests: impl Send + 'static) {
     let status = wire::status(Code::RESOURCE_EXHAUSTED, "Concurrent RPC limit exceeded!");
+    let metrics = rt.metrics.start(&String::from_utf8_lossy(ctx.method()), kind);
+    metrics.refused();
     // Copying the call's metadata is only worth it when an interceptor will look at it.
     if !rt.interceptors.is_empty() {
-        rt.refused(&CallInfo::from_rpc(ctx), &status);
+        rt.refused(&CallInfo::from_rpc(ctx, metrics), &status);
     }
     ctx.spawn(sink.fail_with(status).map(move |_| drop(requests)));
 }

@@ -14,6 +14,7 @@ use grpcio::{DuplexSink, Metadata, RequestStream, RpcContext, ServerStreamingSin
 use super::{dead_call, reject, run_guarded, Fail, Permit, Runtime};
 use crate::call::{CallInfo, Cancellation, Out};
 use crate::error::{A3Error, Code};
+use crate::metrics::Kind;
 use crate::view::{BidiView, ClientStreamingView, Context, Requests, Responses, ServerStreamingView};
 use crate::wire;
 
@@ -28,8 +29,9 @@ pub(crate) fn serve_server_streaming<V: ServerStreamingView>(
     request: V::Request,
     sink: ServerStreamingSink<V::Response>,
 ) {
-    let Some(permit) = rt.admit() else { return reject(rt, &ctx, sink, ()) };
-    let call = CallInfo::from_rpc(&ctx);
+    let Some(permit) = rt.admit() else { return reject(rt, &ctx, Kind::ServerStream, sink, ()) };
+    let call = rt.call_info(&ctx, Kind::ServerStream);
+    call.metrics.received();
     let view = view.clone();
     start_stream(rt, &ctx, sink, permit, call, None, move |rt, call, tx| {
         run_stream(rt, call, tx, |responses, ctx| view.handle(request, responses, ctx))
@@ -47,7 +49,7 @@ pub(crate) fn serve_client_streaming<V: ClientStreamingView>(
     sink: DuplexSink<V::Response>,
 ) {
     let view = view.clone();
-    serve_request_stream(rt, ctx, requests, sink, move |requests, responses, ctx| {
+    serve_request_stream(rt, ctx, Kind::ClientStream, requests, sink, move |requests, responses, ctx| {
         let response = view.handle(requests, ctx)?;
         Ok(responses.send(response)?)
     });
@@ -62,7 +64,7 @@ pub(crate) fn serve_bidi<V: BidiView>(
     sink: DuplexSink<V::Response>,
 ) {
     let view = view.clone();
-    serve_request_stream(rt, ctx, requests, sink, move |requests, responses, ctx| {
+    serve_request_stream(rt, ctx, Kind::BidiStream, requests, sink, move |requests, responses, ctx| {
         view.handle(requests, responses, ctx)
     });
 }
@@ -71,12 +73,13 @@ pub(crate) fn serve_bidi<V: BidiView>(
 fn serve_request_stream<Req: Send + 'static, Resp: Send + 'static>(
     rt: &Arc<Runtime>,
     ctx: RpcContext<'_>,
+    kind: Kind,
     requests: RequestStream<Req>,
     sink: DuplexSink<Resp>,
     body: impl FnOnce(Requests<Req>, &mut Responses<Resp>, &mut Context) -> Result<(), A3Error> + Send + 'static,
 ) {
-    let Some(permit) = rt.admit() else { return reject(rt, &ctx, sink, requests) };
-    let call = CallInfo::from_rpc(&ctx);
+    let Some(permit) = rt.admit() else { return reject(rt, &ctx, kind, sink, requests) };
+    let call = rt.call_info(&ctx, kind);
     let (requests, release) = read_ahead(&ctx, requests, &call);
     start_stream(rt, &ctx, sink, permit, call, Some(release), move |rt, call, tx| {
         run_stream(rt, call, tx, |responses, ctx| body(requests, responses, ctx))
@@ -89,9 +92,10 @@ fn serve_request_stream<Req: Send + 'static, Resp: Send + 'static>(
 fn read_ahead<T: Send + 'static>(
     ctx: &RpcContext<'_>,
     mut stream: RequestStream<T>,
-    call: &CallInfo,
+    call: &Arc<CallInfo>,
 ) -> (Requests<T>, oneshot::Sender<()>) {
     let cancelled = call.cancelled.clone();
+    let counted = call.clone();
     let (mut tx, rx) = mpsc::channel(STREAM_WINDOW);
     let (release, released) = oneshot::channel::<()>();
     ctx.spawn(async move {
@@ -110,6 +114,9 @@ fn read_ahead<T: Send + 'static>(
                 }
             };
             let failed = item.is_err();
+            if !failed {
+                counted.metrics.received();
+            }
             // Past the last item the View will read, the stream is kept until the status is out.
             if tx.send(item).await.is_err() || failed {
                 let _ = released.await;
@@ -149,14 +156,14 @@ fn start_stream<T, S, J>(
     S: StreamSink<T>,
     J: FnOnce(&Runtime, &Arc<CallInfo>, mpsc::Sender<Out<T>>) + Send + 'static,
 {
-    let cancelled = call.cancelled.clone();
+    let pumped = call.clone();
     // A small window: the View can be a few messages ahead of the network, never more.
     let (tx, rx) = mpsc::channel(STREAM_WINDOW);
     let worker_rt = rt.clone();
     // If the pool has stopped, the job (and its sender) is dropped and the pump answers
     // UNAVAILABLE.
     let _ = rt.pool.submit(Box::new(move || job(&worker_rt, &call, tx)));
-    ctx.spawn(pump(sink, rx, cancelled, permit, release));
+    ctx.spawn(pump(sink, rx, pumped, permit, release));
 }
 
 /// Runs on a worker thread: a streaming View, then the status that ends its call.
@@ -183,11 +190,12 @@ fn run_stream<T>(
 async fn pump<T, S: StreamSink<T>>(
     mut sink: S,
     mut rx: mpsc::Receiver<Out<T>>,
-    cancelled: Arc<Cancellation>,
+    call: Arc<CallInfo>,
     permit: Permit,
     release: Option<oneshot::Sender<()>>,
 ) {
     let mut client_gone = false;
+    let cancelled: &Cancellation = &call.cancelled;
     let gone = |rx: &mut mpsc::Receiver<Out<T>>| {
         cancelled.set();
         rx.close();
@@ -224,6 +232,8 @@ async fn pump<T, S: StreamSink<T>>(
                 if written.is_err() {
                     client_gone = true;
                     gone(&mut rx);
+                } else {
+                    call.metrics.sent();
                 }
             }
             Some(Out::End(end)) => break Some(end),
@@ -242,7 +252,10 @@ async fn pump<T, S: StreamSink<T>>(
         let _ = match end {
             Some(Ok(())) => sink.close().await,
             Some(Err(status)) => sink.fail_with(status).await,
-            None => sink.fail_with(wire::status(Code::UNAVAILABLE, "the server stopped before the call ran")).await,
+            None => {
+                call.metrics.handled(Code::UNAVAILABLE, None);
+                sink.fail_with(wire::status(Code::UNAVAILABLE, "the server stopped before the call ran")).await
+            }
         };
     }
     drop(release);

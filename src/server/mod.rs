@@ -7,8 +7,10 @@
 //! 3. [`Server::shutdown`] stops accepting, gives in-flight calls the grace period, then
 //!    cancels the rest.
 //!
-//! `supervisor.rs` runs several server processes on one port.
+//! `supervisor.rs` runs several server processes on one port; `exporter.rs` serves the
+//! metrics over HTTP.
 
+mod exporter;
 mod supervisor;
 
 use std::collections::{BTreeSet, HashSet};
@@ -21,9 +23,12 @@ use grpcio_health::{HealthService, ServingStatus};
 
 pub use supervisor::run_grpc_server_with_multiprocessing;
 
+use exporter::MetricsExporter;
+
 use crate::channel::{host_port, options_onto, server_credentials, ChannelOption};
 use crate::conf::{resolve_interceptors, resolve_mappings, Conf, ConfError, Mappings};
 use crate::dispatch::{Pool, Runtime};
+use crate::metrics::{Metrics, PoolLoad};
 use crate::reflection::{self, ProtoSource};
 use crate::servicer::Servicer;
 
@@ -103,6 +108,8 @@ pub struct Server {
     grpc: Option<grpcio::Server>,
     pool: Option<Pool>,
     health: Option<HealthService>,
+    metrics: Arc<Metrics>,
+    exporter: Option<MetricsExporter>,
     addr: String,
     port: u16,
     grace: Duration,
@@ -127,12 +134,16 @@ impl Server {
         };
 
         let interceptors = resolve_interceptors(&conf.interceptors)?;
-        let pool = Pool::new(conf.max_workers)?;
+        let load = PoolLoad::default();
+        let metrics =
+            Arc::new(Metrics::new(conf.max_workers, load.clone()).map_err(|e| ServerError::Grpc(e.to_string()))?);
+        let pool = Pool::new(conf.max_workers, load)?;
         let rt = Arc::new(Runtime::new(
             pool.submitter(),
             conf.maximum_concurrent_rpcs,
             conf.patch_status_code,
             interceptors,
+            metrics.clone(),
         ));
 
         // Views run on the pool, so the I/O threads only move bytes: half the CPUs are plenty,
@@ -200,10 +211,43 @@ impl Server {
         let port = grpc
             .add_listening_port(addr.clone(), credentials)
             .map_err(|e| ServerError::Bind { addr: addr.clone(), reason: format!("the gRPC core refused it: {e}") })?;
+        let exporter = match conf.metrics_port {
+            Some(metrics_port) => Some(MetricsExporter::start(&conf.host, metrics_port, metrics.clone())?),
+            None => None,
+        };
         grpc.start();
         let addr = host_port(&conf.host, port);
         log::info!("a3grpc server listening on {addr} (pid {})", std::process::id());
-        Ok(Server { grpc: Some(grpc), pool: Some(pool), health, addr, port, grace: conf.graceful_shutdown_seconds })
+        Ok(Server {
+            grpc: Some(grpc),
+            pool: Some(pool),
+            health,
+            metrics,
+            exporter,
+            addr,
+            port,
+            grace: conf.graceful_shutdown_seconds,
+        })
+    }
+
+    /// The server's metrics, in the Prometheus text format: calls started and handled per
+    /// method and status code (and a3 error), messages, handling time, and the worker pool's
+    /// load. For serving them yourself; the conf's `metrics_port` serves them over HTTP.
+    ///
+    /// ```
+    /// use a3grpc::{Conf, Server, Servicer};
+    ///
+    /// let server = Server::start(Conf::new("127.0.0.1", 0, Vec::<Servicer>::new()))?;
+    /// assert!(server.metrics_text().contains("a3grpc_pool_busy_workers 0"));
+    /// # Ok::<(), a3grpc::ServerError>(())
+    /// ```
+    pub fn metrics_text(&self) -> String {
+        self.metrics.text()
+    }
+
+    /// The port of the metrics endpoint, when the conf has a `metrics_port`.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.exporter.as_ref().map(|e| e.port)
     }
 
     /// The bound port (the real one when the conf asked for port 0).
@@ -250,6 +294,9 @@ impl Server {
             let _ = done.recv_timeout(Duration::from_secs(5));
         }
         drop(grpc);
+        if let Some(exporter) = self.exporter.take() {
+            exporter.stop();
+        }
         if let Some(pool) = self.pool.take() {
             let busy = pool.shutdown(Duration::from_secs(1));
             if busy > 0 {

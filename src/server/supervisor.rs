@@ -21,6 +21,7 @@ use crate::conf::{Conf, ConfError};
 
 /// Set in a worker's environment: the port every worker binds.
 const WORKER_PORT: &str = "A3GRPC_WORKER_PORT";
+const WORKER_SLOT: &str = "A3GRPC_WORKER_SLOT";
 /// A worker that lived less than this before dying is restarted with growing back-off.
 const HEALTHY_AFTER: Duration = Duration::from_secs(10);
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
@@ -50,7 +51,8 @@ pub fn run_grpc_server_with_multiprocessing(conf: Conf) -> Result<(), ServerErro
         let port = port.to_str().and_then(|p| p.parse().ok()).ok_or_else(|| {
             ServerError::Conf(ConfError::invalid("port", format!("{WORKER_PORT} is not a port number")))
         })?;
-        return run_grpc_server(conf.for_worker(port));
+        let slot = std::env::var(WORKER_SLOT).ok().and_then(|s| s.parse().ok()).unwrap_or(0);
+        return run_grpc_server(conf.for_worker(port, slot));
     }
     let conf = conf.validated()?;
     let count =
@@ -67,9 +69,12 @@ pub fn run_grpc_server_with_multiprocessing(conf: Conf) -> Result<(), ServerErro
 }
 
 impl Conf {
-    /// The conf a worker serves: the supervisor's port, shared with the other workers.
-    fn for_worker(mut self, port: u16) -> Conf {
+    /// The conf a worker serves: the supervisor's port, shared with the other workers, and a
+    /// metrics port of its own (`metrics_port` + its slot), so each worker's figures can be
+    /// scraped.
+    fn for_worker(mut self, port: u16, slot: u16) -> Conf {
         self.port = port;
+        self.metrics_port = self.metrics_port.map(|p| if p == 0 { 0 } else { p.saturating_add(slot) });
         self.options.retain(|o| o.name != "grpc.so_reuseport");
         self.options.push(ChannelOption::new("grpc.so_reuseport", OptionValue::Int(1)));
         self
@@ -164,8 +169,11 @@ impl Supervisor {
 
     fn start(&mut self, slot: usize, backoff: Duration) -> Result<(), ServerError> {
         let exe = std::env::current_exe()?;
-        let child =
-            Command::new(exe).args(std::env::args_os().skip(1)).env(WORKER_PORT, self.port.to_string()).spawn()?;
+        let child = Command::new(exe)
+            .args(std::env::args_os().skip(1))
+            .env(WORKER_PORT, self.port.to_string())
+            .env(WORKER_SLOT, slot.to_string())
+            .spawn()?;
         log::info!("a3grpc: worker {slot} started (pid {})", child.id());
         self.workers.insert(slot, Worker { child, started: Instant::now(), backoff });
         Ok(())

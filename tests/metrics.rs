@@ -1,0 +1,193 @@
+//! Prometheus metrics, scraped over HTTP by a client that is not ours (Python's urllib) after
+//! calls of every kind, some of them failing: the counts are exact, with the label names of the
+//! Go and Python gRPC Prometheus packages and the a3 error name.
+
+mod common;
+
+use std::collections::HashMap;
+
+use a3grpc::{CallOptions, Server};
+use common::hello::{
+    METHOD_GREETER_SAY_HELLO_BIDI_STREAM as BIDI, METHOD_GREETER_SAY_HELLO_STREAM_REPLY as SERVER_STREAM,
+    METHOD_GREETER_SAY_STREAM_HELLO_REPLY as CLIENT_STREAM,
+};
+use common::*;
+
+/// `GET http://127.0.0.1:<port>/metrics` with Python's urllib; the samples by name and labels.
+fn scrape(port: u16) -> HashMap<String, f64> {
+    let url = format!("http://127.0.0.1:{port}/metrics");
+    let script = "import sys, urllib.request; r = urllib.request.urlopen(sys.argv[1]); \
+                  print(r.headers['Content-Type']); print(r.read().decode())";
+    let out = std::process::Command::new(python()).args(["-c", script, &url]).output().expect("run python");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(text.starts_with("text/plain; version=0.0.4"), "{text}");
+    text.lines()
+        .skip(1)
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .filter_map(|l| l.rsplit_once(' ').and_then(|(k, v)| Some((k.to_owned(), v.parse().ok()?))))
+        .collect()
+}
+
+fn metrics_server() -> Server {
+    start(conf(vec![a3grpc_examples::hello::greeter_servicer()]).max_workers(3).metrics_port(0))
+}
+
+#[test]
+fn calls_of_every_kind_and_their_errors_are_counted_exactly() {
+    let server = metrics_server();
+    let client = client(&server);
+    let none = CallOptions::new();
+    for name in ["a", "b", "c"] {
+        say_hello(&client, name).unwrap();
+    }
+    for _ in 0..2 {
+        say_hello(&client, "error").unwrap_err();
+    }
+    client.client_streaming(&CLIENT_STREAM, ["1", "2", "3", "4"].map(request), &none).unwrap();
+    assert_eq!(client.server_streaming(&SERVER_STREAM, &request("s"), &none).unwrap().count(), 3);
+    let (mut requests, replies) = client.bidi(&BIDI, &none).unwrap();
+    requests.send(request("x")).unwrap();
+    requests.send(request("y")).unwrap();
+    requests.finish();
+    assert_eq!(replies.count(), 2);
+
+    let samples = scrape(server.metrics_port().expect("a metrics port"));
+    let get = |key: &str| samples.get(key).copied().unwrap_or_else(|| panic!("no sample {key}"));
+    let unary = r#"grpc_method="say_hello",grpc_service="Greeter",grpc_type="unary""#;
+    assert_eq!(get(&format!("grpc_server_started_total{{{unary}}}")), 5.0);
+    assert_eq!(get(&format!(r#"grpc_server_handled_total{{a3_error="",grpc_code="OK",{unary}}}"#)), 3.0);
+    assert_eq!(
+        get(&format!(r#"grpc_server_handled_total{{a3_error="ServerKnownError",grpc_code="Code(599)",{unary}}}"#)),
+        2.0
+    );
+    assert_eq!(get(&format!("grpc_server_msg_received_total{{{unary}}}")), 5.0);
+    assert_eq!(get(&format!("grpc_server_msg_sent_total{{{unary}}}")), 3.0);
+    assert_eq!(get(&format!("grpc_server_handling_seconds_count{{{unary}}}")), 5.0);
+
+    let kinds = [
+        ("say_stream_hello_reply", "client_stream", 4.0, 1.0),
+        ("say_hello_stream_reply", "server_stream", 1.0, 3.0),
+        ("say_hello_bidi_stream", "bidi_stream", 2.0, 2.0),
+    ];
+    for (method, kind, received, sent) in kinds {
+        let labels = format!(r#"grpc_method="{method}",grpc_service="Greeter",grpc_type="{kind}""#);
+        assert_eq!(get(&format!("grpc_server_started_total{{{labels}}}")), 1.0, "{method}");
+        assert_eq!(get(&format!(r#"grpc_server_handled_total{{a3_error="",grpc_code="OK",{labels}}}"#)), 1.0);
+        assert_eq!(get(&format!("grpc_server_msg_received_total{{{labels}}}")), received, "{method}");
+        assert_eq!(get(&format!("grpc_server_msg_sent_total{{{labels}}}")), sent, "{method}");
+    }
+    assert_eq!(get("a3grpc_pool_busy_workers"), 0.0);
+    assert_eq!(get("a3grpc_pool_queued_calls"), 0.0);
+    assert_eq!(get("a3grpc_server_refused_total"), 0.0);
+    assert_eq!(get("a3grpc_pool_workers"), 3.0);
+}
+
+#[test]
+fn the_pool_load_refused_and_dropped_calls_are_counted() {
+    let (started_tx, started) = crossbeam_channel::unbounded();
+    let (open, gate) = crossbeam_channel::unbounded::<()>();
+    let servicer = greeter(move |req, _ctx| {
+        if req.get_name() == "hold" {
+            started_tx.send(()).unwrap();
+            let _ = gate.recv();
+        }
+        Ok(reply(req.get_name().to_owned()))
+    });
+    let server = start(conf(vec![servicer]).max_workers(1).maximum_concurrent_rpcs(2).metrics_port(0));
+    let port = server.metrics_port().unwrap();
+    let client = std::sync::Arc::new(client(&server));
+
+    // One call holds the only worker; a second waits behind it until its deadline passes.
+    let holder = {
+        let client = client.clone();
+        std::thread::spawn(move || say_hello(&client, "hold"))
+    };
+    started.recv().unwrap();
+    let waiting = {
+        let client = client.clone();
+        std::thread::spawn(move || {
+            let options = CallOptions::new().timeout(std::time::Duration::from_millis(300));
+            client.call_with(&METHOD_GREETER_SAY_HELLO, &request("late"), &options)
+        })
+    };
+    let until_queued = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let loaded = loop {
+        let samples = scrape(port);
+        if samples.get("a3grpc_pool_queued_calls") == Some(&1.0) || std::time::Instant::now() > until_queued {
+            break samples;
+        }
+    };
+    assert_eq!(loaded["a3grpc_pool_busy_workers"], 1.0);
+    assert_eq!(loaded["a3grpc_pool_queued_calls"], 1.0);
+    // A third is over maximum_concurrent_rpcs.
+    assert_eq!(say_hello(&client, "third").unwrap_err().code(), Some(a3grpc::Code::RESOURCE_EXHAUSTED));
+    assert_eq!(waiting.join().unwrap().unwrap_err().code(), Some(a3grpc::Code::DEADLINE_EXCEEDED));
+    drop(open);
+    assert_eq!(holder.join().unwrap().unwrap(), "hold");
+    // The waiting call is dropped when the worker reaches it (the server sees the client's
+    // deadline as a cancellation, or its own deadline); its end is counted then.
+    let unary = r#"grpc_method="say_hello",grpc_service="Greeter",grpc_type="unary""#;
+    let ended = |samples: &HashMap<String, f64>, code: &str| {
+        let key = format!(r#"grpc_server_handled_total{{a3_error="",grpc_code="{code}",{unary}}}"#);
+        samples.get(&key).copied().unwrap_or(0.0)
+    };
+    let dropped = |samples: &HashMap<String, f64>| ended(samples, "Canceled") + ended(samples, "DeadlineExceeded");
+    let until_dropped = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let samples = loop {
+        let samples = scrape(port);
+        if dropped(&samples) > 0.0 || std::time::Instant::now() > until_dropped {
+            break samples;
+        }
+    };
+    assert_eq!(samples["a3grpc_server_refused_total"], 1.0);
+    assert_eq!(samples["a3grpc_server_dropped_total"], 1.0);
+    assert_eq!(dropped(&samples), 1.0);
+    assert_eq!(ended(&samples, "OK"), 1.0);
+    assert_eq!(ended(&samples, "ResourceExhausted"), 1.0);
+    assert_eq!(samples[&format!("grpc_server_started_total{{{unary}}}")], 3.0);
+    assert_eq!(samples["a3grpc_pool_busy_workers"], 0.0);
+    assert_eq!(samples["a3grpc_pool_queued_calls"], 0.0);
+}
+
+#[test]
+fn every_worker_process_serves_its_own_metrics() {
+    let mut server = example_server("process_count = 2\nmetrics_port = 0\n");
+    let ports: Vec<u16> = (0..2)
+        .map(|_| {
+            let line = server.peer.wait_for_new("metrics at http://127.0.0.1:");
+            let at = line.find("127.0.0.1:").unwrap() + "127.0.0.1:".len();
+            line[at..].chars().take_while(char::is_ascii_digit).collect::<String>().parse().unwrap()
+        })
+        .collect();
+    assert_ne!(ports[0], ports[1]);
+    // Clients of their own connection each, which the kernel spreads over the workers.
+    for i in 0..10 {
+        let client = a3grpc::BaseClient::builder("127.0.0.1", server.port)
+            .option("grpc.use_local_subchannel_pool", 1)
+            .build()
+            .unwrap();
+        say_hello(&client, &i.to_string()).unwrap();
+    }
+    let started = r#"grpc_server_started_total{grpc_method="say_hello",grpc_service="Greeter",grpc_type="unary"}"#;
+    let total: f64 = ports.iter().map(|port| scrape(*port).get(started).copied().unwrap_or(0.0)).sum();
+    assert_eq!(total, 10.0);
+}
+
+#[test]
+fn calls_over_tls_are_counted() {
+    let pki = Pki::new(&["localhost"]);
+    let conf = conf(vec![a3grpc_examples::hello::greeter_servicer()])
+        .tls(pki.path("server.key"), pki.path("server.pem"))
+        .metrics_port(0);
+    let server = start(conf);
+    let client = a3grpc::BaseClient::builder("127.0.0.1", server.port())
+        .ca_cert(pki.path("ca.pem"))
+        .tls_target_name("localhost")
+        .build()
+        .unwrap();
+    say_hello(&client, "tls").unwrap();
+    let samples = scrape(server.metrics_port().unwrap());
+    let ok = r#"grpc_server_handled_total{a3_error="",grpc_code="OK",grpc_method="say_hello",grpc_service="Greeter",grpc_type="unary"}"#;
+    assert_eq!(samples[ok], 1.0);
+}
