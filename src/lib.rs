@@ -159,6 +159,7 @@ pub use conf::{register_interceptor, register_mappings, Conf, ConfError, Service
 pub use error::{A3Error, Code, Error, ErrorKind, Side, StatusCodes};
 pub use interceptor::{BearerToken, Interceptor, Outcome, RequestId, RequestIdValue, RequestLog};
 pub use method::{Method, RpcMethod};
+pub use metrics::client_metrics_text;
 pub use server::{run_grpc_server, run_grpc_server_with_multiprocessing, Server, ServerError};
 pub use servicer::Servicer;
 pub use view::{

@@ -1,10 +1,11 @@
-//! Prometheus metrics of a server, named and labelled as the Go and Python gRPC Prometheus
-//! packages do (`grpc_server_started_total{grpc_type,grpc_service,grpc_method}`, ...), so
-//! existing dashboards work, plus the a3 error name of each a3 error and the worker pool's
-//! saturation. A server keeps its own registry; `server/` serves it over HTTP.
+//! Prometheus metrics of servers and clients, named and labelled as the Go and Python gRPC
+//! Prometheus packages do (`grpc_server_started_total{grpc_type,grpc_service,grpc_method}`,
+//! `grpc_client_...`), so existing dashboards work, plus the a3 error name of each a3 error and
+//! the worker pool's saturation. A server keeps its own registry; the clients of a process
+//! share one. `server/` serves both over HTTP.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use prometheus::{
@@ -33,20 +34,97 @@ impl Kind {
     }
 }
 
-/// A server's metrics.
-pub(crate) struct Metrics {
+/// The per-call families of one side, `grpc_server_*` or `grpc_client_*`.
+pub(crate) struct Calls {
     registry: Registry,
     started: IntCounterVec,
     handled: IntCounterVec,
     received: IntCounterVec,
     sent: IntCounterVec,
     seconds: HistogramVec,
+}
+
+const CALL_LABELS: [&str; 3] = ["grpc_type", "grpc_service", "grpc_method"];
+
+impl Calls {
+    fn new(side: &str) -> Result<Calls, prometheus::Error> {
+        let registry = Registry::new();
+        let counter = |name: &str, help: &str, labels: &[&str]| -> Result<IntCounterVec, prometheus::Error> {
+            let vec = IntCounterVec::new(Opts::new(format!("grpc_{side}_{name}"), help), labels)?;
+            registry.register(Box::new(vec.clone()))?;
+            Ok(vec)
+        };
+        let handled_labels = ["grpc_type", "grpc_service", "grpc_method", "grpc_code", "a3_error"];
+        let seconds = HistogramVec::new(
+            HistogramOpts::new(
+                format!("grpc_{side}_handling_seconds"),
+                "Time from a call's start to its end (on a server, time waiting for a worker included)",
+            ),
+            &CALL_LABELS,
+        )?;
+        registry.register(Box::new(seconds.clone()))?;
+        Ok(Calls {
+            started: counter("started_total", "RPCs started", &CALL_LABELS)?,
+            handled: counter("handled_total", "RPCs completed, by status code and a3 error name", &handled_labels)?,
+            received: counter("msg_received_total", "Messages received", &CALL_LABELS)?,
+            sent: counter("msg_sent_total", "Messages sent", &CALL_LABELS)?,
+            seconds,
+            registry,
+        })
+    }
+
+    /// Counts a call that starts, and returns what counts its messages and its end.
+    pub(crate) fn start(self: &Arc<Self>, method: &str, kind: Kind) -> CallMetrics {
+        let (service, name) = method.trim_start_matches('/').split_once('/').unwrap_or(("", method));
+        let labels = [kind.label(), service, name];
+        self.started.with_label_values(&labels).inc();
+        CallMetrics {
+            calls: self.clone(),
+            received: self.received.with_label_values(&labels),
+            sent: self.sent.with_label_values(&labels),
+            kind,
+            service: service.to_owned(),
+            method: name.to_owned(),
+            started: Instant::now(),
+        }
+    }
+}
+
+/// The client side's families, shared by every `BaseClient` of the process.
+pub(crate) fn client_calls() -> &'static Arc<Calls> {
+    static CLIENT: OnceLock<Arc<Calls>> = OnceLock::new();
+    CLIENT.get_or_init(|| Arc::new(Calls::new("client").expect("the client metric names and labels are valid")))
+}
+
+/// The metrics of every client of this process, in the Prometheus text format
+/// (`grpc_client_started_total`, `grpc_client_handled_total`, ...: the names and labels of the
+/// Go and Python gRPC Prometheus packages, plus `a3_error`). A server's `metrics_port` serves
+/// them too.
+///
+/// ```
+/// assert!(!a3grpc::client_metrics_text().contains("grpc_server_"));
+/// ```
+pub fn client_metrics_text() -> String {
+    encode(&client_calls().registry.gather())
+}
+
+fn encode(families: &[prometheus::proto::MetricFamily]) -> String {
+    let mut out = Vec::new();
+    if let Err(e) = TextEncoder::new().encode(families, &mut out) {
+        log::warn!("metrics could not be encoded: {e}");
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A server's metrics: its calls, and its worker pool's load.
+pub(crate) struct Metrics {
+    pub(crate) calls: Arc<Calls>,
     refused: IntCounter,
     dropped: IntCounter,
     workers: IntGauge,
     busy_workers: IntGauge,
     queued: IntGauge,
-    /// Read when scraped: Views running now, and a way to count the calls waiting for a worker.
+    /// Read when scraped.
     pool: PoolLoad,
 }
 
@@ -57,100 +135,76 @@ pub(crate) struct PoolLoad {
     pub(crate) queued: Arc<AtomicUsize>,
 }
 
-const CALL_LABELS: [&str; 3] = ["grpc_type", "grpc_service", "grpc_method"];
-
 impl Metrics {
     pub(crate) fn new(max_workers: usize, pool: PoolLoad) -> Result<Metrics, prometheus::Error> {
-        let registry = Registry::new();
-        let counter = |name: &str, help: &str, labels: &[&str]| -> Result<IntCounterVec, prometheus::Error> {
-            let vec = IntCounterVec::new(Opts::new(name, help), labels)?;
-            registry.register(Box::new(vec.clone()))?;
-            Ok(vec)
-        };
+        let calls = Arc::new(Calls::new("server")?);
+        let registry = &calls.registry;
         let gauge = |name: &str, help: &str| -> Result<IntGauge, prometheus::Error> {
             let gauge = IntGauge::new(name, help)?;
             registry.register(Box::new(gauge.clone()))?;
             Ok(gauge)
         };
-        let single = |name: &str, help: &str| -> Result<IntCounter, prometheus::Error> {
+        let counter = |name: &str, help: &str| -> Result<IntCounter, prometheus::Error> {
             let counter = IntCounter::new(name, help)?;
             registry.register(Box::new(counter.clone()))?;
             Ok(counter)
         };
-        let handled_labels = ["grpc_type", "grpc_service", "grpc_method", "grpc_code", "a3_error"];
-        let seconds = HistogramVec::new(
-            HistogramOpts::new(
-                "grpc_server_handling_seconds",
-                "Time from a call's arrival to the end of its View, queue wait included",
-            ),
-            &CALL_LABELS,
-        )?;
-        registry.register(Box::new(seconds.clone()))?;
         let metrics = Metrics {
-            started: counter("grpc_server_started_total", "RPCs started on the server", &CALL_LABELS)?,
-            handled: counter(
-                "grpc_server_handled_total",
-                "RPCs completed on the server, by status code and a3 error name",
-                &handled_labels,
-            )?,
-            received: counter("grpc_server_msg_received_total", "Stream messages received", &CALL_LABELS)?,
-            sent: counter("grpc_server_msg_sent_total", "Stream messages sent", &CALL_LABELS)?,
-            seconds,
-            refused: single(
+            refused: counter(
                 "a3grpc_server_refused_total",
                 "Calls refused with RESOURCE_EXHAUSTED over maximum_concurrent_rpcs",
             )?,
-            dropped: single(
+            dropped: counter(
                 "a3grpc_server_dropped_total",
                 "Calls dropped unrun because their caller left or their deadline passed while they waited",
             )?,
             workers: gauge("a3grpc_pool_workers", "Worker threads that run Views (max_workers)")?,
             busy_workers: gauge("a3grpc_pool_busy_workers", "Workers running a View now")?,
             queued: gauge("a3grpc_pool_queued_calls", "Calls waiting for a worker")?,
-            registry,
+            calls,
             pool,
         };
         metrics.workers.set(i64::try_from(max_workers).unwrap_or(i64::MAX));
         Ok(metrics)
     }
 
-    /// Counts a call that starts, and returns what counts its messages and its end.
-    pub(crate) fn start(self: &Arc<Self>, method: &str, kind: Kind) -> CallMetrics {
-        let (service, name) = method.trim_start_matches('/').split_once('/').unwrap_or(("", method));
-        let labels = [kind.label(), service, name];
-        self.started.with_label_values(&labels).inc();
-        CallMetrics {
-            metrics: self.clone(),
-            received: self.received.with_label_values(&labels),
-            sent: self.sent.with_label_values(&labels),
-            kind,
-            service: service.to_owned(),
-            method: name.to_owned(),
-            arrived: Instant::now(),
-        }
+    /// Counts a call that starts.
+    pub(crate) fn start(&self, method: &str, kind: Kind) -> CallMetrics {
+        self.calls.start(method, kind)
     }
 
-    /// The metrics in the Prometheus text format.
+    /// Counts a call refused over `maximum_concurrent_rpcs`.
+    pub(crate) fn refused(&self, call: &CallMetrics) {
+        self.refused.inc();
+        call.handled(Code::RESOURCE_EXHAUSTED, None);
+    }
+
+    /// Counts a call that died while it waited for a worker.
+    pub(crate) fn dropped(&self, call: &CallMetrics, code: Code) {
+        self.dropped.inc();
+        call.handled(code, None);
+    }
+
+    /// The server's metrics and those of the process's clients, in the Prometheus text format.
     pub(crate) fn text(&self) -> String {
-        self.busy_workers.set(self.pool.busy.load(Ordering::Relaxed) as i64);
-        self.queued.set(self.pool.queued.load(Ordering::Relaxed) as i64);
-        let mut out = Vec::new();
-        if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut out) {
-            log::warn!("metrics could not be encoded: {e}");
-        }
-        String::from_utf8_lossy(&out).into_owned()
+        self.busy_workers.set(i64::try_from(self.pool.busy.load(Ordering::Relaxed)).unwrap_or(i64::MAX));
+        self.queued.set(i64::try_from(self.pool.queued.load(Ordering::Relaxed)).unwrap_or(i64::MAX));
+        let mut families = self.calls.registry.gather();
+        families.extend(client_calls().registry.gather());
+        encode(&families)
     }
 }
 
 /// One call's counters.
+#[derive(Clone)]
 pub(crate) struct CallMetrics {
-    metrics: Arc<Metrics>,
+    calls: Arc<Calls>,
     received: IntCounter,
     sent: IntCounter,
     kind: Kind,
     service: String,
     method: String,
-    arrived: Instant,
+    started: Instant,
 }
 
 impl CallMetrics {
@@ -167,20 +221,8 @@ impl CallMetrics {
         let code = code_name(code);
         let labels = [self.kind.label(), &self.service, &self.method];
         let handled = [labels[0], labels[1], labels[2], &code, a3_error.unwrap_or("")];
-        self.metrics.handled.with_label_values(&handled).inc();
-        self.metrics.seconds.with_label_values(&labels).observe(self.arrived.elapsed().as_secs_f64());
-    }
-
-    /// Counts a call refused over `maximum_concurrent_rpcs`.
-    pub(crate) fn refused(&self) {
-        self.metrics.refused.inc();
-        self.handled(Code::RESOURCE_EXHAUSTED, None);
-    }
-
-    /// Counts a call that died while it waited for a worker.
-    pub(crate) fn dropped(&self, code: Code) {
-        self.metrics.dropped.inc();
-        self.handled(code, None);
+        self.calls.handled.with_label_values(&handled).inc();
+        self.calls.seconds.with_label_values(&labels).observe(self.started.elapsed().as_secs_f64());
     }
 }
 

@@ -42,6 +42,8 @@ fn assert_described(out: Output) {
             "INPUT HelloRequest name",
             "REPLY message: \"Hello reflection!\"",
             "V1 ERROR 5 symbol not found: no.such.Symbol",
+            "V1 FILES hello_world.proto",
+            "V1 FILES hello_world.proto",
             &SERVICES.replacen("SERVICES", "V1 SERVICES", 1),
         ]
     );
@@ -65,11 +67,15 @@ fn a_packaged_service_is_described_with_the_files_it_imports() {
     assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(
-        lines[..3],
+        lines,
         [
             "SERVICES grpc.reflection.v1.ServerReflection,grpc.reflection.v1alpha.ServerReflection,nesting.Nesting",
             "INPUT nesting.Node child,leaf,children,next",
             "REPLY leaf: \"reflection\"",
+            "V1 ERROR 5 symbol not found: no.such.Symbol",
+            "V1 FILES nesting.proto,google/protobuf/struct.proto",
+            "V1 FILES nesting.proto,google/protobuf/struct.proto",
+            "V1 SERVICES grpc.reflection.v1.ServerReflection,grpc.reflection.v1alpha.ServerReflection,nesting.Nesting",
         ]
     );
 }

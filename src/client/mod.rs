@@ -49,7 +49,8 @@ pub use options::{CallOptions, RetryPolicy};
 pub use stream::{RequestSender, ResponseStream};
 
 use crate::channel::{client_credentials, host_port, options_onto, ChannelOption, OptionValue};
-use crate::error::{Error, ErrorKind, StatusCodes};
+use crate::error::{A3Error, Code, Error, ErrorKind, StatusCodes};
+use crate::metrics::{client_calls, CallMetrics, Kind};
 use crate::wire;
 use stream::Receiver;
 
@@ -269,9 +270,14 @@ impl BaseClient {
         options: &CallOptions,
     ) -> Result<(Resp, Headers), Error> {
         let started = Instant::now();
+        let metrics = client_calls().start(method.name, Kind::Unary);
         let options = self.intercepted(method.name, options);
+        metrics.sent();
         let result = self.unary_with_retries(method, request, &options);
-        self.report(method.name, result.as_ref().map(|_| ()), started);
+        if result.is_ok() {
+            metrics.received();
+        }
+        self.report(method.name, &metrics, result.as_ref().map(|_| ()), started);
         result
     }
 
@@ -330,12 +336,21 @@ impl BaseClient {
     }
 
     /// Tells the interceptors of a call that failed before it started, and returns the error.
-    fn failed(&self, method: &str, err: Error, started: Instant) -> Error {
-        self.report(method, Err(&err), started);
+    fn failed(&self, method: &str, metrics: &CallMetrics, err: Error, started: Instant) -> Error {
+        self.report(method, metrics, Err(&err), started);
         err
     }
 
-    pub(crate) fn report(&self, method: &str, result: Result<(), &Error>, started: Instant) {
+    /// Counts a call's end and tells the interceptors.
+    pub(crate) fn report(&self, method: &str, metrics: &CallMetrics, result: Result<(), &Error>, started: Instant) {
+        match result {
+            Ok(()) => metrics.handled(Code::OK, None),
+            Err(err) => metrics.handled(
+                // An a3 error counts under the code this client expects for it.
+                err.code().or_else(|| err.a3().map(|e| self.codes.code_for(e))).unwrap_or(Code::UNKNOWN),
+                err.a3().filter(|e| !matches!(e, A3Error::Status { .. })).map(A3Error::name),
+            ),
+        }
         for interceptor in self.interceptors.iter().rev() {
             interceptor.after(method, result, started.elapsed());
         }
@@ -375,11 +390,12 @@ impl BaseClient {
         options: &CallOptions,
     ) -> Result<Resp, Error> {
         let started = Instant::now();
+        let metrics = client_calls().start(method.name, Kind::ClientStream);
         let options = self.intercepted(method.name, options);
         let result = (|| {
             let (sender, mut receiver) =
                 self.client.client_streaming(method, self.call_option(&options)?).map_err(|e| self.error(e))?;
-            let mut requests_out = RequestSender::spawn(self, sender);
+            let mut requests_out = RequestSender::spawn(self, sender, metrics.clone());
             for request in requests {
                 // A failed send means the call is over; its status comes with the response.
                 if requests_out.send(request).is_err() {
@@ -389,7 +405,10 @@ impl BaseClient {
             requests_out.finish();
             block_on(receiver.message()).map_err(|e| self.error(e))
         })();
-        self.report(method.name, result.as_ref().map(|_| ()), started);
+        if result.is_ok() {
+            metrics.received();
+        }
+        self.report(method.name, &metrics, result.as_ref().map(|_| ()), started);
         result
     }
 
@@ -402,10 +421,12 @@ impl BaseClient {
         options: &CallOptions,
     ) -> Result<ResponseStream<Resp>, Error> {
         let started = Instant::now();
+        let metrics = client_calls().start(method.name, Kind::ServerStream);
         let options = self.intercepted(method.name, options);
         let receiver = self.client.server_streaming(method, request, self.call_option(&options)?);
-        let receiver = receiver.map_err(|e| self.failed(method.name, self.error(e), started))?;
-        Ok(ResponseStream::spawn(self, method.name, started, Receiver::Server(receiver)))
+        let receiver = receiver.map_err(|e| self.failed(method.name, &metrics, self.error(e), started))?;
+        metrics.sent();
+        Ok(ResponseStream::spawn(self, method.name, metrics, started, Receiver::Server(receiver)))
     }
 
     /// Calls the bidirectional-streaming RPC `method`: send with the [`RequestSender`], read
@@ -416,11 +437,12 @@ impl BaseClient {
         options: &CallOptions,
     ) -> Result<(RequestSender<Req>, ResponseStream<Resp>), Error> {
         let started = Instant::now();
+        let metrics = client_calls().start(method.name, Kind::BidiStream);
         let options = self.intercepted(method.name, options);
         let call = self.client.duplex_streaming(method, self.call_option(&options)?);
-        let (sender, receiver) = call.map_err(|e| self.failed(method.name, self.error(e), started))?;
-        let responses = ResponseStream::spawn(self, method.name, started, Receiver::Duplex(receiver));
-        Ok((RequestSender::spawn(self, sender), responses))
+        let (sender, receiver) = call.map_err(|e| self.failed(method.name, &metrics, self.error(e), started))?;
+        let requests = RequestSender::spawn(self, sender, metrics.clone());
+        Ok((requests, ResponseStream::spawn(self, method.name, metrics, started, Receiver::Duplex(receiver))))
     }
 }
 

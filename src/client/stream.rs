@@ -15,6 +15,7 @@ use grpcio::WriteFlags;
 
 use super::{to_pairs, BaseClient, Headers};
 use crate::error::{Code, Error};
+use crate::metrics::CallMetrics;
 
 /// How many requests a streaming call may queue ahead of the network.
 const STREAM_WINDOW: usize = 16;
@@ -60,8 +61,9 @@ pub struct ResponseStream<T> {
     cancel: Option<oneshot::Sender<()>>,
     client: BaseClient,
     done: bool,
-    /// For the client interceptors' `after`, told once when the stream ends.
+    /// For the metrics and the client interceptors' `after`, told once when the stream ends.
     method: &'static str,
+    metrics: CallMetrics,
     started: Instant,
     reported: bool,
 }
@@ -70,6 +72,7 @@ impl<T: Send + 'static> ResponseStream<T> {
     pub(super) fn spawn(
         client: &BaseClient,
         method: &'static str,
+        metrics: CallMetrics,
         started: Instant,
         mut receiver: Receiver<T>,
     ) -> ResponseStream<T> {
@@ -111,6 +114,7 @@ impl<T: Send + 'static> ResponseStream<T> {
             done: false,
             method,
             started,
+            metrics,
             reported: false,
         }
     }
@@ -129,7 +133,7 @@ impl<T> ResponseStream<T> {
     /// Tells the client interceptors how the call ended, once.
     fn report(&mut self, result: Result<(), &Error>) {
         if !std::mem::replace(&mut self.reported, true) {
-            self.client.report(self.method, result, self.started);
+            self.client.report(self.method, &self.metrics, result, self.started);
         }
     }
 
@@ -161,7 +165,10 @@ impl<T> Iterator for ResponseStream<T> {
             return None;
         }
         match block_on(self.incoming.next()) {
-            Some(Ok(message)) => Some(Ok(message)),
+            Some(Ok(message)) => {
+                self.metrics.received();
+                Some(Ok(message))
+            }
             Some(Err(err)) => {
                 self.done = true;
                 let err = self.client.error(err);
@@ -195,10 +202,11 @@ pub struct RequestSender<T> {
     /// Why the writer stopped early, if it did.
     failure: Arc<Mutex<Option<grpcio::Error>>>,
     client: BaseClient,
+    metrics: CallMetrics,
 }
 
 impl<T: Send + 'static> RequestSender<T> {
-    pub(super) fn spawn<S>(client: &BaseClient, mut sink: S) -> RequestSender<T>
+    pub(super) fn spawn<S>(client: &BaseClient, mut sink: S, metrics: CallMetrics) -> RequestSender<T>
     where
         S: futures::Sink<(T, WriteFlags), Error = grpcio::Error> + Unpin + Send + 'static,
     {
@@ -228,7 +236,7 @@ impl<T: Send + 'static> RequestSender<T> {
             }
             let _ = sink.close().await;
         });
-        RequestSender { window: Some(window), failure, client: client.clone() }
+        RequestSender { window: Some(window), failure, client: client.clone(), metrics }
     }
 }
 
@@ -242,6 +250,7 @@ impl<T> RequestSender<T> {
             None => false,
         };
         if sent {
+            self.metrics.sent();
             return Ok(());
         }
         match self.failure.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take() {

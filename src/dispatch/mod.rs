@@ -248,7 +248,7 @@ pub(super) fn dead_call(rt: &Runtime, call: &Arc<CallInfo>) -> Option<RpcStatus>
     } else {
         return None;
     };
-    call.metrics.dropped(wire::code_of(&status));
+    rt.metrics.dropped(&call.metrics, wire::code_of(&status));
     rt.refused(call, &status);
     Some(status)
 }
@@ -325,7 +325,7 @@ fn guarded<T>(call: &CallInfo, f: impl FnOnce() -> Result<T, A3Error>) -> Result
 pub(super) fn reject<S: Fail>(rt: &Runtime, ctx: &RpcContext<'_>, kind: Kind, sink: S, requests: impl Send + 'static) {
     let status = wire::status(Code::RESOURCE_EXHAUSTED, "Concurrent RPC limit exceeded!");
     let metrics = rt.metrics.start(&String::from_utf8_lossy(ctx.method()), kind);
-    metrics.refused();
+    rt.metrics.refused(&metrics);
     // Copying the call's metadata is only worth it when an interceptor will look at it.
     if !rt.interceptors.is_empty() {
         rt.refused(&CallInfo::from_rpc(ctx, metrics), &status);

@@ -2,8 +2,8 @@
 server reflection (grpcio-reflection's descriptor database, which speaks v1alpha), fetches the
 file that declares SERVICE and the files it imports, resolves METHOD's input type from them,
 builds a request with FIELD set from those descriptors alone and calls the method. Then asks v1
-directly, on one stream, for an unknown symbol (NOT_FOUND) and the service list (the stream goes
-on).
+directly, on one stream, for an unknown symbol (NOT_FOUND; the stream goes on), the file by its
+name, the file of the input type, and the service list.
 
 Usage: reflection_client.py HOST:PORT SERVICE METHOD FIELD [CA_PEM]
 (with CA_PEM: TLS, server name "localhost")
@@ -56,12 +56,17 @@ v1 = channel.stream_stream(
 )
 requests = [
     reflection_pb2.ServerReflectionRequest(file_containing_symbol="no.such.Symbol"),
+    reflection_pb2.ServerReflectionRequest(file_by_filename=files[0].name),
+    reflection_pb2.ServerReflectionRequest(file_containing_symbol=method.input_type.full_name),
     reflection_pb2.ServerReflectionRequest(list_services=""),
 ]
 for response in v1(iter(requests)):
     kind = response.WhichOneof("message_response")
     if kind == "error_response":
         print("V1 ERROR", response.error_response.error_code, response.error_response.error_message, flush=True)
+    elif kind == "file_descriptor_response":
+        names = [descriptor_pb2.FileDescriptorProto.FromString(b).name for b in response.file_descriptor_response.file_descriptor_proto]
+        print("V1 FILES", ",".join(names), flush=True)
     else:
         names = ",".join(sorted(s.name for s in response.list_services_response.service))
         print("V1 SERVICES", names, flush=True)
