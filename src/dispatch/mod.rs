@@ -1,10 +1,12 @@
 //! Where a call flows, top to bottom, from the moment grpcio hands it over on an I/O thread:
 //!
-//! 1. [`serve_unary`]: admission (`maximum_concurrent_rpcs`), hand-off to the worker pool
-//!    (`pool.rs`), and the reply once the worker is done;
+//! 1. [`serve_unary`]: admission (`maximum_concurrent_rpcs`) and hand-off to the worker pool
+//!    (`pool.rs`);
 //! 2. [`run_view`], on a worker: drop a call that died in the queue, then [`run_guarded`]: the
 //!    interceptors' `before`, the View, their `after`, and the View's error or panic turned
-//!    into the status that ends the call (`wire.rs`).
+//!    into the status that ends the call (`wire.rs`);
+//! 3. [`Replier`], still on the worker: the admission slot freed, the reply sent; the I/O
+//!    thread only keeps the call until its status is out.
 //!
 //! An inline unary View ([`serve_unary_inline`]) takes step 2 on the I/O thread itself.
 //! Streaming calls take the same steps in `stream.rs`, with their messages flowing between
@@ -22,7 +24,9 @@ use std::time::{Duration, Instant};
 
 use futures::channel::oneshot;
 use futures::{Future, FutureExt, StreamExt};
-use grpcio::{ClientStreamingSink, Metadata, RequestStream, RpcContext, RpcStatus, UnarySink};
+use grpcio::{
+    ClientStreamingSink, ClientStreamingSinkResult, Metadata, RequestStream, RpcContext, RpcStatus, UnarySink,
+};
 
 pub(crate) use pool::{Pool, Submitter};
 pub(crate) use stream::{serve_bidi, serve_client_streaming, serve_server_streaming};
@@ -109,7 +113,7 @@ impl Drop for Permit {
     }
 }
 
-/// What a worker hands back to the I/O thread.
+/// How a unary View's run ends: a reply (with its response metadata) or a status.
 enum Reply<T> {
     Message(T, Option<Metadata>),
     Status(RpcStatus),
@@ -126,7 +130,7 @@ pub(crate) fn serve_unary<V: UnaryView>(
     view: &Arc<V>,
     ctx: RpcContext<'_>,
     mut requests: RequestStream<V::Request>,
-    mut sink: ClientStreamingSink<V::Response>,
+    sink: ClientStreamingSink<V::Response>,
 ) {
     let Some(permit) = rt.admit() else { return reject(rt, &ctx, Kind::Unary, sink, requests) };
     let call = rt.call_info(&ctx, Kind::Unary);
@@ -151,39 +155,64 @@ pub(crate) fn serve_unary<V: UnaryView>(
         // one sees `is_cancelled`.
         call.metrics.received();
         call.cancelled.probe_with(call_ended(requests));
-        let (reply_tx, reply) = oneshot::channel();
+        // The worker sends the reply itself as soon as the View returns: the status does not
+        // wait for this I/O thread to be scheduled (measured: +8% calls/s at c=1, +12% at c=16,
+        // p99 -8%). This task keeps the call, and its request stream, until the status is out.
+        let (sent_tx, sent) = oneshot::channel();
+        let replier = Replier { sink: Some(sink), permit: Some(permit), sent: Some(sent_tx), call: call.clone() };
         let job = {
             let (rt, call) = (rt.clone(), call.clone());
-            Box::new(move || {
-                let _ = reply_tx.send(run_view(&rt, &*view, &call, request));
-            })
+            Box::new(move || replier.send(run_view(&rt, &*view, &call, request)))
         };
-        if rt.pool.submit(job).is_err() {
-            call.metrics.handled(Code::UNAVAILABLE, None);
-            let _ = sink.fail(wire::status(Code::UNAVAILABLE, "the server is shutting down")).await;
-            return;
+        // A pool that has stopped drops the job, and the replier answers UNAVAILABLE.
+        let _ = rt.pool.submit(job);
+        if let Ok(sending) = sent.await {
+            let _ = sending.await;
         }
-        let outcome = reply.await;
-        // The View is done: its slot is free before the status goes out, so a client that
-        // sees the end and calls again at once is not turned away. Held until now, the limit
-        // counts the work, not just the calls.
-        drop(permit);
-        let _ = match outcome {
-            Ok(Reply::Message(message, headers)) => {
+        drop(call);
+    });
+}
+
+/// The end of a pool unary call, sent from the worker: the reply or the status in one batch,
+/// after the admission slot is freed (so a client that sees the end and calls again at once
+/// is not turned away). Dropped unsent (the pool has stopped), it answers UNAVAILABLE.
+struct Replier<T> {
+    sink: Option<ClientStreamingSink<T>>,
+    permit: Option<Permit>,
+    sent: Option<oneshot::Sender<ClientStreamingSinkResult>>,
+    call: Arc<CallInfo>,
+}
+
+impl<T> Replier<T> {
+    fn send(mut self, reply: Reply<T>) {
+        let Some(mut sink) = self.sink.take() else { return };
+        drop(self.permit.take());
+        let sending = match reply {
+            Reply::Message(message, headers) => {
                 if let Some(headers) = headers {
                     sink.set_headers(headers);
                 }
-                call.metrics.sent();
-                sink.success(message).await
+                self.call.metrics.sent();
+                sink.success(message)
             }
-            Ok(Reply::Status(status)) => sink.fail(status).await,
-            Err(_) => {
-                call.metrics.handled(Code::UNAVAILABLE, None);
-                sink.fail(wire::status(Code::UNAVAILABLE, "the server stopped before the call ran")).await
-            }
+            Reply::Status(status) => sink.fail(status),
         };
-        drop(call);
-    });
+        if let Some(sent) = self.sent.take() {
+            let _ = sent.send(sending);
+        }
+    }
+}
+
+impl<T> Drop for Replier<T> {
+    fn drop(&mut self) {
+        let Some(sink) = self.sink.take() else { return };
+        drop(self.permit.take());
+        self.call.metrics.handled(Code::UNAVAILABLE, None);
+        let sending = sink.fail(wire::status(Code::UNAVAILABLE, "the server stopped before the call ran"));
+        if let Some(sent) = self.sent.take() {
+            let _ = sent.send(sending);
+        }
+    }
 }
 
 /// An inline unary call (a View its author marked as never blocking) runs here, start to
