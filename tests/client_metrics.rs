@@ -5,21 +5,12 @@
 
 mod common;
 
-use std::collections::HashMap;
-
 use a3grpc::CallOptions;
 use common::hello::{
     METHOD_GREETER_SAY_HELLO_BIDI_STREAM as BIDI, METHOD_GREETER_SAY_HELLO_STREAM_REPLY as SERVER_STREAM,
     METHOD_GREETER_SAY_STREAM_HELLO_REPLY as CLIENT_STREAM,
 };
 use common::*;
-
-fn samples(text: &str) -> HashMap<String, f64> {
-    text.lines()
-        .filter(|l| !l.starts_with('#') && !l.is_empty())
-        .filter_map(|l| l.rsplit_once(' ').and_then(|(k, v)| Some((k.to_owned(), v.parse().ok()?))))
-        .collect()
-}
 
 #[test]
 fn client_calls_of_every_kind_are_counted_exactly() {
@@ -40,11 +31,8 @@ fn client_calls_of_every_kind_are_counted_exactly() {
     requests.finish();
     assert_eq!(replies.count(), 2);
 
-    let from_code = samples(&a3grpc::client_metrics_text());
-    let url = format!("http://127.0.0.1:{}/metrics", server.metrics_port().unwrap());
-    let script = "import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1]).read().decode())";
-    let out = std::process::Command::new(python()).args(["-c", script, &url]).output().unwrap();
-    let scraped = samples(&String::from_utf8_lossy(&out.stdout));
+    let from_code = prometheus_samples(&a3grpc::client_metrics_text());
+    let scraped = prometheus_samples(&scrape_metrics(server.metrics_port().unwrap()).1);
     for samples in [from_code, scraped] {
         let get = |key: &str| samples.get(key).copied().unwrap_or_else(|| panic!("no sample {key}"));
         let unary = r#"grpc_method="say_hello",grpc_service="Greeter",grpc_type="unary""#;

@@ -13,20 +13,11 @@ use common::hello::{
 };
 use common::*;
 
-/// `GET http://127.0.0.1:<port>/metrics` with Python's urllib; the samples by name and labels.
+/// The samples a real HTTP client gets from the server's metrics port.
 fn scrape(port: u16) -> HashMap<String, f64> {
-    let url = format!("http://127.0.0.1:{port}/metrics");
-    let script = "import sys, urllib.request; r = urllib.request.urlopen(sys.argv[1]); \
-                  print(r.headers['Content-Type']); print(r.read().decode())";
-    let out = std::process::Command::new(python()).args(["-c", script, &url]).output().expect("run python");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(text.starts_with("text/plain; version=0.0.4"), "{text}");
-    text.lines()
-        .skip(1)
-        .filter(|l| !l.starts_with('#') && !l.is_empty())
-        .filter_map(|l| l.rsplit_once(' ').and_then(|(k, v)| Some((k.to_owned(), v.parse().ok()?))))
-        .collect()
+    let (content_type, body) = scrape_metrics(port);
+    assert!(content_type.starts_with("text/plain; version=0.0.4"), "{content_type}");
+    prometheus_samples(&body)
 }
 
 fn metrics_server() -> Server {

@@ -10,20 +10,10 @@ use std::sync::Arc;
 
 use a3grpc::protobuf::well_known_types::Value;
 use a3grpc::{A3Error, BaseClient, Context, Error, Servicer, UnaryView, MAX_NESTING};
-use a3grpc_examples::nesting::{Node, METHOD_NESTING_ECHO, METHOD_NESTING_ECHO_VALUE};
+use a3grpc_examples::nesting::{Echo, Node, METHOD_NESTING_ECHO, METHOD_NESTING_ECHO_VALUE};
 use common::*;
 use futures::FutureExt;
 use grpcio::{ChannelBuilder, EnvBuilder, GrpcSlice, Marshaller, MessageReader, Method, MethodType, RpcStatusCode};
-
-struct Echo;
-
-impl UnaryView for Echo {
-    type Request = Node;
-    type Response = Node;
-    fn handle(&self, request: Node, _ctx: &mut Context) -> Result<Node, A3Error> {
-        Ok(request)
-    }
-}
 
 struct EchoValue;
 

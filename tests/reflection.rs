@@ -7,19 +7,9 @@ mod common;
 
 use std::process::Output;
 
-use a3grpc::{A3Error, Context, Servicer, UnaryView};
-use a3grpc_examples::nesting::{Node, METHOD_NESTING_ECHO};
+use a3grpc::Servicer;
+use a3grpc_examples::nesting::{Echo, METHOD_NESTING_ECHO};
 use common::*;
-
-struct Echo;
-
-impl UnaryView for Echo {
-    type Request = Node;
-    type Response = Node;
-    fn handle(&self, request: Node, _ctx: &mut Context) -> Result<Node, A3Error> {
-        Ok(request)
-    }
-}
 
 const SERVICES: &str = "SERVICES Greeter,grpc.health.v1.Health,grpc.reflection.v1.ServerReflection,\
                         grpc.reflection.v1alpha.ServerReflection";

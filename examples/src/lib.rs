@@ -9,6 +9,18 @@ pub mod python;
 /// nesting bound.
 pub mod nesting {
     a3grpc::include_proto!("nesting");
+
+    /// `Echo`: answers with the request.
+    pub struct Echo;
+
+    impl a3grpc::UnaryView for Echo {
+        type Request = Node;
+        type Response = Node;
+
+        fn handle(&self, request: Node, _ctx: &mut a3grpc::Context) -> Result<Node, a3grpc::A3Error> {
+            Ok(request)
+        }
+    }
 }
 
 /// The gRPC interop service (`grpc.testing`), generated from Debian's `grpc-proto`.

@@ -275,3 +275,23 @@ pub fn example_server(extra: &str) -> ExampleServer {
     let port = peer.port("listening on 127.0.0.1:");
     ExampleServer { peer, port, dir }
 }
+
+/// The samples of a Prometheus text exposition, by name and labels.
+pub fn prometheus_samples(text: &str) -> std::collections::HashMap<String, f64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .filter_map(|l| l.rsplit_once(' ').and_then(|(k, v)| Some((k.to_owned(), v.parse().ok()?))))
+        .collect()
+}
+
+/// `GET http://127.0.0.1:<port>/metrics` with Python's urllib: the Content-Type, then the body.
+pub fn scrape_metrics(port: u16) -> (String, String) {
+    let url = format!("http://127.0.0.1:{port}/metrics");
+    let script = "import sys, urllib.request; r = urllib.request.urlopen(sys.argv[1]); \
+                  print(r.headers['Content-Type']); print(r.read().decode())";
+    let out = Command::new(python()).args(["-c", script, &url]).output().expect("run python");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (content_type, body) = text.split_once('\n').unwrap_or((&text, ""));
+    (content_type.to_owned(), body.to_owned())
+}
