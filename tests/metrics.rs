@@ -7,10 +7,6 @@ mod common;
 use std::collections::HashMap;
 
 use a3grpc::{CallOptions, Server};
-use common::hello::{
-    METHOD_GREETER_SAY_HELLO_BIDI_STREAM as BIDI, METHOD_GREETER_SAY_HELLO_STREAM_REPLY as SERVER_STREAM,
-    METHOD_GREETER_SAY_STREAM_HELLO_REPLY as CLIENT_STREAM,
-};
 use common::*;
 
 /// The samples a real HTTP client gets from the server's metrics port.
@@ -27,47 +23,10 @@ fn metrics_server() -> Server {
 #[test]
 fn calls_of_every_kind_and_their_errors_are_counted_exactly() {
     let server = metrics_server();
-    let client = client(&server);
-    let none = CallOptions::new();
-    for name in ["a", "b", "c"] {
-        say_hello(&client, name).unwrap();
-    }
-    for _ in 0..2 {
-        say_hello(&client, "error").unwrap_err();
-    }
-    client.client_streaming(&CLIENT_STREAM, ["1", "2", "3", "4"].map(request), &none).unwrap();
-    assert_eq!(client.server_streaming(&SERVER_STREAM, &request("s"), &none).unwrap().count(), 3);
-    let (mut requests, replies) = client.bidi(&BIDI, &none).unwrap();
-    requests.send(request("x")).unwrap();
-    requests.send(request("y")).unwrap();
-    requests.finish();
-    assert_eq!(replies.count(), 2);
-
+    call_every_kind(&client(&server));
     let samples = scrape(server.metrics_port().expect("a metrics port"));
+    assert_every_kind_counted(&samples, "server");
     let get = |key: &str| samples.get(key).copied().unwrap_or_else(|| panic!("no sample {key}"));
-    let unary = r#"grpc_method="say_hello",grpc_service="Greeter",grpc_type="unary""#;
-    assert_eq!(get(&format!("grpc_server_started_total{{{unary}}}")), 5.0);
-    assert_eq!(get(&format!(r#"grpc_server_handled_total{{a3_error="",grpc_code="OK",{unary}}}"#)), 3.0);
-    assert_eq!(
-        get(&format!(r#"grpc_server_handled_total{{a3_error="ServerKnownError",grpc_code="Code(599)",{unary}}}"#)),
-        2.0
-    );
-    assert_eq!(get(&format!("grpc_server_msg_received_total{{{unary}}}")), 5.0);
-    assert_eq!(get(&format!("grpc_server_msg_sent_total{{{unary}}}")), 3.0);
-    assert_eq!(get(&format!("grpc_server_handling_seconds_count{{{unary}}}")), 5.0);
-
-    let kinds = [
-        ("say_stream_hello_reply", "client_stream", 4.0, 1.0),
-        ("say_hello_stream_reply", "server_stream", 1.0, 3.0),
-        ("say_hello_bidi_stream", "bidi_stream", 2.0, 2.0),
-    ];
-    for (method, kind, received, sent) in kinds {
-        let labels = format!(r#"grpc_method="{method}",grpc_service="Greeter",grpc_type="{kind}""#);
-        assert_eq!(get(&format!("grpc_server_started_total{{{labels}}}")), 1.0, "{method}");
-        assert_eq!(get(&format!(r#"grpc_server_handled_total{{a3_error="",grpc_code="OK",{labels}}}"#)), 1.0);
-        assert_eq!(get(&format!("grpc_server_msg_received_total{{{labels}}}")), received, "{method}");
-        assert_eq!(get(&format!("grpc_server_msg_sent_total{{{labels}}}")), sent, "{method}");
-    }
     assert_eq!(get("a3grpc_pool_busy_workers"), 0.0);
     assert_eq!(get("a3grpc_pool_queued_calls"), 0.0);
     assert_eq!(get("a3grpc_server_refused_total"), 0.0);

@@ -295,3 +295,50 @@ pub fn scrape_metrics(port: u16) -> (String, String) {
     let (content_type, body) = text.split_once('\n').unwrap_or((&text, ""));
     (content_type.to_owned(), body.to_owned())
 }
+
+/// Calls of every kind on the hello-world Greeter, for the metrics tests: three greetings and
+/// two `ServerKnownError`s, a client stream of 4, a server stream of 3, a bidi stream of 2.
+pub fn call_every_kind(client: &BaseClient) {
+    use hello::{
+        METHOD_GREETER_SAY_HELLO_BIDI_STREAM as BIDI, METHOD_GREETER_SAY_HELLO_STREAM_REPLY as SERVER_STREAM,
+        METHOD_GREETER_SAY_STREAM_HELLO_REPLY as CLIENT_STREAM,
+    };
+    let none = a3grpc::CallOptions::new();
+    for name in ["a", "b", "c"] {
+        say_hello(client, name).unwrap();
+    }
+    for _ in 0..2 {
+        say_hello(client, "error").unwrap_err();
+    }
+    client.client_streaming(&CLIENT_STREAM, ["1", "2", "3", "4"].map(request), &none).unwrap();
+    assert_eq!(client.server_streaming(&SERVER_STREAM, &request("s"), &none).unwrap().count(), 3);
+    let (mut requests, replies) = client.bidi(&BIDI, &none).unwrap();
+    requests.send(request("x")).unwrap();
+    requests.send(request("y")).unwrap();
+    requests.finish();
+    assert_eq!(replies.count(), 2);
+}
+
+/// Checks the `grpc_<side>_*` samples after [`call_every_kind`], exactly.
+pub fn assert_every_kind_counted(samples: &std::collections::HashMap<String, f64>, side: &str) {
+    let get = |key: String| samples.get(&key).copied().unwrap_or_else(|| panic!("no sample {key}"));
+    // (method, kind, started, OK, messages in, messages out) as the server sees them.
+    let calls = [
+        ("say_hello", "unary", 5.0, 3.0, 5.0, 3.0),
+        ("say_stream_hello_reply", "client_stream", 1.0, 1.0, 4.0, 1.0),
+        ("say_hello_stream_reply", "server_stream", 1.0, 1.0, 1.0, 3.0),
+        ("say_hello_bidi_stream", "bidi_stream", 1.0, 1.0, 2.0, 2.0),
+    ];
+    for (method, kind, started, ok, to_server, from_server) in calls {
+        let labels = format!(r#"grpc_method="{method}",grpc_service="Greeter",grpc_type="{kind}""#);
+        let (received, sent) = if side == "server" { (to_server, from_server) } else { (from_server, to_server) };
+        assert_eq!(get(format!("grpc_{side}_started_total{{{labels}}}")), started, "{method}");
+        assert_eq!(get(format!(r#"grpc_{side}_handled_total{{a3_error="",grpc_code="OK",{labels}}}"#)), ok);
+        assert_eq!(get(format!("grpc_{side}_msg_received_total{{{labels}}}")), received, "{method}");
+        assert_eq!(get(format!("grpc_{side}_msg_sent_total{{{labels}}}")), sent, "{method}");
+        assert_eq!(get(format!("grpc_{side}_handling_seconds_count{{{labels}}}")), started, "{method}");
+    }
+    let unary = r#"grpc_method="say_hello",grpc_service="Greeter",grpc_type="unary""#;
+    let known = format!(r#"grpc_{side}_handled_total{{a3_error="ServerKnownError",grpc_code="Code(599)",{unary}}}"#);
+    assert_eq!(get(known), 2.0);
+}
