@@ -20,8 +20,9 @@ fn rss_kib(pid: u32) -> u64 {
 
 #[test]
 fn a_rapid_reset_flood_does_not_stop_good_calls() {
-    let server = example_server("");
+    let mut server = example_server("metrics_port = 0\n");
     let pid = server.peer.child.id();
+    let metrics_port = server.peer.port("metrics at http://127.0.0.1:");
     let client = a3grpc::BaseClient::connect("127.0.0.1", server.port).unwrap();
     assert_eq!(say_hello(&client, "warm").unwrap(), "Hello warm!");
     let before = rss_kib(pid);
@@ -49,5 +50,14 @@ fn a_rapid_reset_flood_does_not_stop_good_calls() {
     );
     assert!(streams > 10_000, "the flood ran: {report}");
     assert!(good > 0, "good calls ran during the flood");
+    // What the server saw of it: the calls that reached a3grpc, by how they ended.
+    let (_, metrics) = scrape_metrics(metrics_port);
+    let seen: Vec<&str> = metrics.lines().filter(|l| l.starts_with("grpc_server_handled_total")).collect();
+    println!("server metrics after the flood:\n{}", seen.join("\n"));
+    let ok = r#"grpc_server_handled_total{a3_error="",grpc_code="OK",grpc_method="say_hello",grpc_service="Greeter",grpc_type="unary"}"#;
+    let samples = prometheus_samples(&metrics);
+    assert_eq!(samples.get(ok).copied(), Some((good + 2) as f64), "every good call counted OK");
+    let reset = samples.get(&ok.replace(r#"grpc_code="OK""#, r#"grpc_code="Canceled""#)).copied().unwrap_or(0.0);
+    assert!(reset > 0.0 && reset <= streams as f64, "the reset streams count as Canceled: {reset} of {streams}");
     server.peer.terminate();
 }

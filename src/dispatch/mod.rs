@@ -140,10 +140,12 @@ pub(crate) fn serve_unary<V: UnaryView>(
             Some(Ok(request)) => request,
             unreadable => {
                 let status = match unreadable {
-                    Some(Err(err)) => unreadable_request(&err),
+                    Some(Err(err @ grpcio::Error::Codec(_))) => unreadable_request(&err),
+                    // The stream broke: the client reset the call before its request arrived.
+                    Some(Err(_)) => wire::status(Code::CANCELLED, "the call ended before its request arrived"),
                     _ => wire::status(Code::INTERNAL, "the call carried no request"),
                 };
-                call.metrics.handled(Code::INTERNAL, None);
+                call.metrics.handled(wire::code_of(&status), None);
                 rt.refused(&call, &status);
                 let _ = sink.fail(status).await;
                 return;
