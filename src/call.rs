@@ -21,11 +21,12 @@ pub(crate) struct CallInfo {
 }
 
 impl CallInfo {
-    pub(crate) fn from_rpc(ctx: &grpcio::RpcContext<'_>, metrics: CallMetrics) -> Arc<CallInfo> {
+    pub(crate) fn from_rpc(ctx: &grpcio::RpcContext<'_>, metrics: impl FnOnce(&str) -> CallMetrics) -> Arc<CallInfo> {
         let headers = ctx.request_headers().iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
+        let method = String::from_utf8_lossy(ctx.method()).into_owned();
         Arc::new(CallInfo {
-            method: String::from_utf8_lossy(ctx.method()).into_owned(),
-            metrics,
+            metrics: metrics(&method),
+            method,
             peer: ctx.peer(),
             headers,
             deadline: ctx.deadline(),

@@ -4,6 +4,7 @@
 //! the worker pool's saturation. A server keeps its own registry; the clients of a process
 //! share one. `server/` serves both over HTTP.
 
+use std::borrow::Cow;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
@@ -128,11 +129,12 @@ pub(crate) struct Metrics {
     pool: PoolLoad,
 }
 
-/// The pool's load, as the pool keeps it.
-#[derive(Clone, Default)]
+/// The pool's load, read when scraped: the workers running a View, as the pool counts them,
+/// and the length of its queue.
+#[derive(Clone)]
 pub(crate) struct PoolLoad {
     pub(crate) busy: Arc<AtomicUsize>,
-    pub(crate) queued: Arc<AtomicUsize>,
+    pub(crate) queued: Arc<dyn Fn() -> usize + Send + Sync>,
 }
 
 impl Metrics {
@@ -188,7 +190,7 @@ impl Metrics {
     /// The server's metrics and those of the process's clients, in the Prometheus text format.
     pub(crate) fn text(&self) -> String {
         self.busy_workers.set(i64::try_from(self.pool.busy.load(Ordering::Relaxed)).unwrap_or(i64::MAX));
-        self.queued.set(i64::try_from(self.pool.queued.load(Ordering::Relaxed)).unwrap_or(i64::MAX));
+        self.queued.set(i64::try_from((self.pool.queued)()).unwrap_or(i64::MAX));
         let mut families = self.calls.registry.gather();
         families.extend(client_calls().registry.gather());
         encode(&families)
@@ -228,7 +230,7 @@ impl CallMetrics {
 
 /// A status code as Go's `codes.Code.String()` spells it, which the Go and Python Prometheus
 /// packages' dashboards expect: `OK`, `NotFound`, ..., and `Code(499)` for others.
-fn code_name(code: Code) -> String {
+fn code_name(code: Code) -> Cow<'static, str> {
     let name = match code.value() {
         0 => "OK",
         1 => "Canceled",
@@ -247,7 +249,7 @@ fn code_name(code: Code) -> String {
         14 => "Unavailable",
         15 => "DataLoss",
         16 => "Unauthenticated",
-        other => return format!("Code({other})"),
+        other => return Cow::Owned(format!("Code({other})")),
     };
-    name.to_owned()
+    Cow::Borrowed(name)
 }

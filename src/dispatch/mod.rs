@@ -61,7 +61,7 @@ impl Runtime {
 
     /// What the server copies out of an admitted call, its metrics started.
     fn call_info(&self, ctx: &RpcContext<'_>, kind: Kind) -> Arc<CallInfo> {
-        CallInfo::from_rpc(ctx, self.metrics.start(&String::from_utf8_lossy(ctx.method()), kind))
+        CallInfo::from_rpc(ctx, |method| self.metrics.start(method, kind))
     }
 
     /// Admits a call under `maximum_concurrent_rpcs`, or says no.
@@ -359,7 +359,7 @@ pub(super) fn reject<S: Fail>(rt: &Runtime, ctx: &RpcContext<'_>, kind: Kind, si
     rt.metrics.refused(&metrics);
     // Copying the call's metadata is only worth it when an interceptor will look at it.
     if !rt.interceptors.is_empty() {
-        rt.refused(&CallInfo::from_rpc(ctx, metrics), &status);
+        rt.refused(&CallInfo::from_rpc(ctx, |_| metrics), &status);
     }
     ctx.spawn(sink.fail_with(status).map(move |_| drop(requests)));
 }

@@ -1,11 +1,12 @@
 //! The worker pool: exactly `max_workers` threads that run Views.
 //!
 //! Views block, so they must never run on grpcio's completion-queue threads, which do all
-//! network I/O: one slow View there would stall every call on that queue. It keeps count of
-//! the calls waiting and the workers busy, for the metrics.
+//! network I/O: one slow View there would stall every call on that queue. It counts the
+//! workers busy, for the metrics (the calls waiting are its queue's length).
 
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -22,18 +23,14 @@ enum Task {
 
 /// Submits jobs to the pool; cheap to clone into every handler.
 #[derive(Clone)]
-pub(crate) struct Submitter(Sender<Task>, PoolLoad);
+pub(crate) struct Submitter(Sender<Task>);
 
 impl Submitter {
     /// Queues `job`; gives it back if the pool has stopped.
     pub(crate) fn submit(&self, job: Job) -> Result<(), Job> {
-        self.1.queued.fetch_add(1, Ordering::Relaxed);
-        self.0.send(Task::Run(job)).map_err(|e| {
-            self.1.queued.fetch_sub(1, Ordering::Relaxed);
-            match e.0 {
-                Task::Run(job) => job,
-                Task::Stop => unreachable!("only Run is submitted"),
-            }
+        self.0.send(Task::Run(job)).map_err(|e| match e.0 {
+            Task::Run(job) => job,
+            Task::Stop => unreachable!("only Run is submitted"),
         })
     }
 }
@@ -45,36 +42,42 @@ pub(crate) struct Pool {
     queue: Sender<Task>,
     workers: Vec<JoinHandle<()>>,
     done: Receiver<()>,
-    load: PoolLoad,
+    busy: Arc<AtomicUsize>,
 }
 
 impl Pool {
-    pub(crate) fn new(size: usize, load: PoolLoad) -> std::io::Result<Pool> {
+    pub(crate) fn new(size: usize) -> std::io::Result<Pool> {
+        let busy = Arc::new(AtomicUsize::new(0));
         let (queue, jobs) = unbounded::<Task>();
         let (done_tx, done) = unbounded::<()>();
         let mut workers = Vec::with_capacity(size);
         for i in 0..size {
             let jobs = jobs.clone();
             let done_tx = done_tx.clone();
-            let load = load.clone();
+            let busy = busy.clone();
             let handle = thread::Builder::new().name(format!("a3grpc-worker-{i}")).spawn(move || {
                 while let Ok(Task::Run(job)) = jobs.recv() {
-                    load.queued.fetch_sub(1, Ordering::Relaxed);
-                    load.busy.fetch_add(1, Ordering::Relaxed);
+                    busy.fetch_add(1, Ordering::Relaxed);
                     // A job already turns a View's panic into an error reply; this only keeps
                     // the thread alive if something else in the job panics.
                     let _ = panic::catch_unwind(AssertUnwindSafe(job));
-                    load.busy.fetch_sub(1, Ordering::Relaxed);
+                    busy.fetch_sub(1, Ordering::Relaxed);
                 }
                 let _ = done_tx.send(());
             })?;
             workers.push(handle);
         }
-        Ok(Pool { queue, workers, done, load })
+        Ok(Pool { queue, workers, done, busy })
     }
 
     pub(crate) fn submitter(&self) -> Submitter {
-        Submitter(self.queue.clone(), self.load.clone())
+        Submitter(self.queue.clone())
+    }
+
+    /// The pool's load, for the metrics.
+    pub(crate) fn load(&self) -> PoolLoad {
+        let queue = self.queue.clone();
+        PoolLoad { busy: self.busy.clone(), queued: Arc::new(move || queue.len()) }
     }
 
     /// Stops the workers once they have run what is queued, and waits for them up to

@@ -28,7 +28,7 @@ use exporter::MetricsExporter;
 use crate::channel::{host_port, options_onto, server_credentials, ChannelOption};
 use crate::conf::{resolve_interceptors, resolve_mappings, Conf, ConfError, Mappings};
 use crate::dispatch::{Pool, Runtime};
-use crate::metrics::{Metrics, PoolLoad};
+use crate::metrics::Metrics;
 use crate::reflection::{self, ProtoSource};
 use crate::servicer::Servicer;
 
@@ -134,10 +134,9 @@ impl Server {
         };
 
         let interceptors = resolve_interceptors(&conf.interceptors)?;
-        let load = PoolLoad::default();
+        let pool = Pool::new(conf.max_workers)?;
         let metrics =
-            Arc::new(Metrics::new(conf.max_workers, load.clone()).map_err(|e| ServerError::Grpc(e.to_string()))?);
-        let pool = Pool::new(conf.max_workers, load)?;
+            Arc::new(Metrics::new(conf.max_workers, pool.load()).map_err(|e| ServerError::Grpc(e.to_string()))?);
         let rt = Arc::new(Runtime::new(
             pool.submitter(),
             conf.maximum_concurrent_rpcs,
