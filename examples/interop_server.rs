@@ -8,11 +8,6 @@
 //! It serves EmptyCall, UnaryCall, StreamingOutputCall, StreamingInputCall and FullDuplexCall;
 //! UnimplementedCall and UnimplementedService stay unimplemented, as the cases require.
 //!
-//! One part of the `custom_metadata` case cannot be served: echoing
-//! `x-grpc-test-echo-trailing-bin` needs custom trailing metadata, which grpcio 0.13's server
-//! API cannot send (its status carries only `grpc-status-details-bin`). The initial-metadata
-//! echo works.
-//!
 //! The protos come from Debian's `grpc-proto` package at build time.
 
 #[cfg(a3grpc_interop)]
@@ -26,6 +21,7 @@ mod views {
     use a3grpc_examples::grpc::testing::*;
 
     const ECHO_INITIAL: &str = "x-grpc-test-echo-initial";
+    const ECHO_TRAILING: &str = "x-grpc-test-echo-trailing-bin";
 
     fn payload(size: i32) -> Payload {
         let mut payload = Payload::new();
@@ -45,6 +41,9 @@ mod views {
     fn echo_metadata(ctx: &mut Context) -> Result<(), A3Error> {
         if let Some(value) = ctx.header(ECHO_INITIAL).map(str::to_owned) {
             ctx.set_header(ECHO_INITIAL, value)?;
+        }
+        if let Some(value) = ctx.header_bytes(ECHO_TRAILING).map(<[u8]>::to_vec) {
+            ctx.set_trailer(ECHO_TRAILING, value)?;
         }
         Ok(())
     }

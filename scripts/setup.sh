@@ -66,6 +66,12 @@ if [ "${1:-}" = "--python" ]; then
   fi
 fi
 
+# The engine: grpcio-sys and grpcio with a3grpc's patches (engine/README.md).
+# The crates in the repository that are workspaces of their own, as users' crates are, get
+# the same links.
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+bash "$repo/scripts/engine.sh" "$repo/examples/shop" "$repo/tests/fixtures/layouts"
+
 # Builds quietly: a failure shows its last lines and where the whole log is, not a wall of
 # C++ compiler output.
 build_quietly() {

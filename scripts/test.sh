@@ -5,12 +5,26 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh --python
 
-# The library's modules depend one way only (the README's Layout); the checker lives beside
-# the repository where the project's shared tools are.
+# The library's modules depend one way only: each on those before it in this order, the
+# README's Layout table. The graph tool lives beside the repository with the project's shared
+# tools.
+layers="error wire codec engine metrics method reflection channel call view interceptor dispatch servicer conf server client"
 graph="../shared/tools/module-graph.py"
 if [ -f "$graph" ]; then
   say "module graph"
   python3 "$graph" src >/dev/null || { python3 "$graph" src; say "the modules use each other in a circle"; exit 1; }
+  if ! python3 "$graph" src | awk -v layers="$layers" '
+      BEGIN { n = split(layers, names, " "); for (i = 1; i <= n; i++) at[names[i]] = i }
+      / -> / {
+        m = $1; if (!(m in at)) { print "  " m ": not in the layer order of scripts/test.sh"; bad = 1; next }
+        deps = $0; sub(/.* -> /, "", deps); if (deps == "-") next
+        k = split(deps, d, ", ")
+        for (i = 1; i <= k; i++) if (at[d[i]] >= at[m]) { print "  " m " uses " d[i] ", which comes after it"; bad = 1 }
+      }
+      END { exit bad }'; then
+    say "a module uses one listed after it (README, Layout)"
+    exit 1
+  fi
 fi
 
 build_quietly --all-targets

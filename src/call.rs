@@ -3,7 +3,9 @@
 //! metadata on its way out, and what a streaming View's worker hands to the I/O thread.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
+#[cfg(not(a3grpc_engine))]
+use std::sync::OnceLock;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use grpcio::{Deadline, Metadata, MetadataBuilder};
@@ -39,22 +41,25 @@ impl CallInfo {
     }
 }
 
-/// The "caller has gone" signal, read by the View's worker. Streaming calls have it set by
-/// the I/O thread, which watches them; the flag makes the check free and the condvar lets a
-/// waiting View wake at once. A unary call is not watched (grpcio announces its end only to a
-/// sink that has already replied), so it carries a probe that asks grpcio instead.
+/// The "caller has gone" signal, read by the View's worker and set by the I/O thread, which
+/// watches every call; the flag makes the check free and the condvar lets a waiting View wake
+/// at once. Without a3grpc's engine a unary call cannot be watched (grpcio announces its end
+/// only to a sink that has already replied), so it carries a probe that asks grpcio instead.
 #[derive(Default)]
 pub(crate) struct Cancellation {
     flag: AtomicBool,
     lock: Mutex<()>,
     wake: Condvar,
+    #[cfg(not(a3grpc_engine))]
     probe: OnceLock<Probe>,
 }
 
 /// Tells, without blocking, whether grpcio has seen the call end.
+#[cfg(not(a3grpc_engine))]
 pub(crate) type Probe = Box<dyn Fn() -> bool + Send + Sync>;
 
 /// How often a View waiting in [`Context::wait_cancelled`] asks the probe.
+#[cfg(not(a3grpc_engine))]
 const PROBE_INTERVAL: Duration = Duration::from_millis(5);
 
 impl Cancellation {
@@ -65,6 +70,7 @@ impl Cancellation {
     }
 
     /// Lets the cancellation ask `probe` from now on.
+    #[cfg(not(a3grpc_engine))]
     pub(crate) fn probe_with(&self, probe: Probe) {
         let _ = self.probe.set(probe);
     }
@@ -73,11 +79,22 @@ impl Cancellation {
         if self.flag.load(Ordering::Acquire) {
             return true;
         }
-        let ended = self.probe.get().is_some_and(|probe| probe());
-        if ended {
+        #[cfg(not(a3grpc_engine))]
+        if self.probe.get().is_some_and(|probe| probe()) {
             self.flag.store(true, Ordering::Release);
+            return true;
         }
-        ended
+        false
+    }
+
+    /// How long a waiting View may sleep before it must ask again: without a probe, until
+    /// it is woken.
+    fn nap(&self, left: Duration) -> Duration {
+        #[cfg(not(a3grpc_engine))]
+        if self.probe.get().is_some() {
+            return left.min(PROBE_INTERVAL);
+        }
+        left
     }
 
     /// Blocks up to `timeout` or until the call ends; `true` if it ended.
@@ -89,8 +106,7 @@ impl Cancellation {
             if left.is_zero() {
                 return false;
             }
-            let nap = if self.probe.get().is_some() { left.min(PROBE_INTERVAL) } else { left };
-            guard = match self.wake.wait_timeout(guard, nap) {
+            guard = match self.wake.wait_timeout(guard, self.nap(left)) {
                 Ok((guard, _)) => guard,
                 Err(poisoned) => poisoned.into_inner().0,
             };
@@ -123,5 +139,6 @@ impl HeaderSlot {
 pub(crate) enum Out<T> {
     Headers(Metadata),
     Message(T),
-    End(Result<(), grpcio::RpcStatus>),
+    /// How the View ended, and the trailers it set.
+    End(Result<(), grpcio::RpcStatus>, Option<Metadata>),
 }

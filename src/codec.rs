@@ -18,7 +18,7 @@ pub const MAX_NESTING: usize = 100;
 
 /// Decodes `M` like grpcio's `pb_de`, after checking that no message in it nests deeper than
 /// [`MAX_NESTING`]; deeper input is a codec error, which ends the call cleanly (INTERNAL on a
-/// server, `Error::Grpc` on a client).
+/// server, [`Error::Transport`](crate::Error::Transport) on a client).
 pub fn de_bounded<M: Message>(mut reader: MessageReader) -> grpcio::Result<M> {
     let mut bytes = Vec::with_capacity(reader.len());
     reader.read_to_end(&mut bytes).map_err(|e| grpcio::Error::Codec(Box::new(e)))?;

@@ -11,7 +11,7 @@
 //! | name | type | settings |
 //! |---|---|---|
 //! | `a3grpc.RequestLog` | [`RequestLog`] | none |
-//! | `a3grpc.BearerToken` | [`BearerToken`] | `tokens = ["..."]` |
+//! | `a3grpc.BearerToken` | [`BearerAuth`] | `tokens = ["..."]` |
 //! | `a3grpc.RequestId` | [`RequestId`] | none |
 //!
 //! ```toml
@@ -103,44 +103,91 @@ impl RequestLog {
     }
 }
 
-/// Bearer-token authentication: on a server it requires `authorization: Bearer <token>` with
-/// one of the accepted tokens (else `AuthenticationFailedError`); on a client it sends one.
+/// Bearer-token authentication on a server: every call must carry `authorization: Bearer
+/// <token>` with one of the accepted tokens, or it ends with `AuthenticationFailedError`.
+/// Tokens are compared in constant time. The client side is [`BearerToken`].
+///
+/// ```
+/// use a3grpc::{BearerAuth, Conf, Servicer};
+///
+/// let conf = Conf::new("127.0.0.1", 0, Vec::<Servicer>::new()).interceptor(BearerAuth::accepting(["s3cret"]));
+/// ```
+///
+/// Each type has one role, so the two cannot be mixed up:
+///
+/// ```compile_fail
+/// use a3grpc::{BearerToken, Conf, Servicer};
+///
+/// // A client's token is no server interceptor.
+/// let conf = Conf::new("127.0.0.1", 0, Vec::<Servicer>::new()).interceptor(BearerToken::sending("s3cret"));
+/// ```
+#[derive(Clone)]
+pub struct BearerAuth {
+    tokens: Arc<[String]>,
+}
+
+impl fmt::Debug for BearerAuth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "BearerAuth({} token(s))", self.tokens.len())
+    }
+}
+
+impl BearerAuth {
+    /// Accepts any of `tokens`.
+    pub fn accepting<I: IntoIterator<Item = S>, S: Into<String>>(tokens: I) -> BearerAuth {
+        BearerAuth { tokens: tokens.into_iter().map(Into::into).collect() }
+    }
+
+    /// Whether `presented` is one of the tokens, in time that does not depend on where it
+    /// differs from them (every token is compared, each in constant time).
+    fn accepts(&self, presented: &str) -> bool {
+        let matched = self.tokens.iter().fold(subtle::Choice::from(0), |found, token| {
+            found | subtle::ConstantTimeEq::ct_eq(token.as_bytes(), presented.as_bytes())
+        });
+        matched.into()
+    }
+}
+
+impl Interceptor for BearerAuth {
+    fn before(&self, ctx: &mut Context) -> Result<(), A3Error> {
+        let presented = ctx.header("authorization").and_then(|v| v.strip_prefix("Bearer "));
+        match presented {
+            Some(token) if self.accepts(token) => Ok(()),
+            Some(_) => Err(A3Error::AuthenticationFailed("the bearer token is not accepted".into())),
+            None => Err(A3Error::AuthenticationFailed("an `authorization: Bearer <token>` header is required".into())),
+        }
+    }
+}
+
+/// Bearer-token authentication on a client: sends `authorization: Bearer <token>` with every
+/// call. The server side is [`BearerAuth`].
+///
+/// ```
+/// use a3grpc::{BaseClient, BearerToken};
+///
+/// let client = BaseClient::builder("127.0.0.1", 50051).interceptor(BearerToken::sending("s3cret")).build()?;
+/// # Ok::<(), a3grpc::Error>(())
+/// ```
 #[derive(Clone)]
 pub struct BearerToken {
-    tokens: Arc<[String]>,
+    token: Arc<str>,
 }
 
 impl fmt::Debug for BearerToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "BearerToken({} token(s))", self.tokens.len())
+        f.write_str("BearerToken(..)")
     }
 }
 
 impl BearerToken {
-    /// A server interceptor accepting any of `tokens`.
-    pub fn accepting<I: IntoIterator<Item = S>, S: Into<String>>(tokens: I) -> BearerToken {
-        BearerToken { tokens: tokens.into_iter().map(Into::into).collect() }
-    }
-
-    /// A client interceptor sending `token`.
+    /// Sends `token`.
     pub fn sending(token: impl Into<String>) -> BearerToken {
-        BearerToken { tokens: Arc::from([token.into()]) }
+        BearerToken { token: token.into().into() }
     }
 
     /// The token a client sends.
-    pub(crate) fn token(&self) -> Option<&str> {
-        self.tokens.first().map(String::as_str)
-    }
-}
-
-impl Interceptor for BearerToken {
-    fn before(&self, ctx: &mut Context) -> Result<(), A3Error> {
-        let presented = ctx.header("authorization").and_then(|v| v.strip_prefix("Bearer "));
-        match presented {
-            Some(token) if self.tokens.iter().any(|t| t == token) => Ok(()),
-            Some(_) => Err(A3Error::AuthenticationFailed("the bearer token is not accepted".into())),
-            None => Err(A3Error::AuthenticationFailed("an `authorization: Bearer <token>` header is required".into())),
-        }
+    pub(crate) fn token(&self) -> &str {
+        &self.token
     }
 }
 

@@ -114,13 +114,15 @@
 // The generated code names `::a3grpc::protobuf`, in this crate too.
 extern crate self as a3grpc;
 
-// Each module uses only those below it in the README's Layout table, never one above.
+// Each module uses only those before it in the README's Layout table (the order scripts/test.sh
+// checks), never one after it.
 mod call;
 mod channel;
 mod client;
 mod codec;
 mod conf;
 mod dispatch;
+mod engine;
 mod error;
 mod interceptor;
 mod method;
@@ -157,7 +159,7 @@ pub use client::{
 pub use codec::{de_bounded, MAX_NESTING};
 pub use conf::{register_interceptor, register_mappings, Conf, ConfError, ServicerMappings};
 pub use error::{A3Error, Code, Error, ErrorKind, Side, StatusCodes};
-pub use interceptor::{BearerToken, Interceptor, Outcome, RequestId, RequestIdValue, RequestLog};
+pub use interceptor::{BearerAuth, BearerToken, Interceptor, Outcome, RequestId, RequestIdValue, RequestLog};
 pub use method::{Method, RpcMethod};
 pub use metrics::client_metrics_text;
 pub use server::{run_grpc_server, run_grpc_server_with_multiprocessing, Server, ServerError};

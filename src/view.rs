@@ -14,6 +14,7 @@ use grpcio::{Metadata, MetadataBuilder};
 
 use crate::call::{lock, CallInfo, Cancellation, HeaderSlot, Out};
 use crate::error::{A3Error, Code};
+use crate::wire;
 
 /// A View for a unary RPC: one request in, one response or an a3 error out.
 ///
@@ -53,12 +54,13 @@ pub struct Context {
     call: Arc<CallInfo>,
     // Made on first use: most calls set no response metadata.
     response_headers: Option<Arc<Mutex<HeaderSlot>>>,
+    trailers: Option<MetadataBuilder>,
     extensions: HashMap<TypeId, Box<dyn Any + Send + Sync>>,
 }
 
 impl Context {
     pub(crate) fn new(call: &Arc<CallInfo>) -> Context {
-        Context { call: call.clone(), response_headers: None, extensions: HashMap::new() }
+        Context { call: call.clone(), response_headers: None, trailers: None, extensions: HashMap::new() }
     }
 
     /// Attaches a value of type `T` to this call, replacing any earlier one: how an
@@ -111,8 +113,9 @@ impl Context {
 
     /// Blocks up to `timeout` or until the call is cancelled, whichever comes first, and
     /// tells which: `true` if cancelled. Use it instead of `sleep` in a View that waits, so
-    /// a caller that gives up frees the worker at once (a unary View learns of it within
-    /// 5 ms: grpcio does not announce a unary call's end, so the wait asks for it).
+    /// a caller that gives up, or whose deadline passes, frees the worker at once. (Without
+    /// a3grpc's engine a unary View learns of it within 5 ms: grpcio alone does not announce
+    /// a unary call's end, so the wait asks for it.)
     pub fn wait_cancelled(&self, timeout: Duration) -> bool {
         self.call.cancelled.wait(timeout) || self.call.deadline.exceeded()
     }
@@ -128,18 +131,28 @@ impl Context {
             return Err(A3Error::server_known(format!("response header {key:?} set after the first message was sent")));
         }
         let builder = slot.builder.get_or_insert_with(MetadataBuilder::new);
-        let value = value.as_ref();
-        let added = if key.ends_with("-bin") {
-            builder.add_bytes(key, value).map(|_| ())
-        } else {
-            match std::str::from_utf8(value) {
-                Ok(text) => builder.add_str(key, text).map(|_| ()),
-                Err(_) => {
-                    return Err(A3Error::server_known(format!("response header {key:?} is not text; use a -bin key")))
-                }
-            }
-        };
-        added.map_err(|e| A3Error::server_known(format!("response header {key:?} rejected: {e}")))
+        wire::add_metadata(builder, key, value.as_ref())
+            .map_err(|e| A3Error::server_known(format!("response header {e}")))
+    }
+
+    /// Adds trailing metadata, sent with the status that ends the call, whether the View
+    /// succeeds or fails. Keys ending in `-bin` carry bytes, others text.
+    ///
+    /// ```
+    /// # use a3grpc::{A3Error, Context};
+    /// fn handle(ctx: &mut Context) -> Result<(), A3Error> {
+    ///     ctx.set_trailer("x-rows-scanned", "1200")?;
+    ///     ctx.set_trailer("x-trace-bin", [0xab, 0xcd])?;
+    ///     Err(A3Error::NotFound("no such book".into())) // the trailers go out with it
+    /// }
+    /// ```
+    pub fn set_trailer(&mut self, key: &str, value: impl AsRef<[u8]>) -> Result<(), A3Error> {
+        let builder = self.trailers.get_or_insert_with(MetadataBuilder::new);
+        wire::add_metadata(builder, key, value.as_ref()).map_err(|e| A3Error::server_known(format!("trailer {e}")))
+    }
+
+    pub(crate) fn take_trailers(&mut self) -> Option<Metadata> {
+        self.trailers.take().map(MetadataBuilder::build)
     }
 
     pub(crate) fn take_response_headers(&mut self) -> Option<Metadata> {

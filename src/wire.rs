@@ -4,7 +4,7 @@
 //! clients can dispatch on the name without parsing JSON. The server turns a View's error into
 //! a status here ([`to_rpc_status`]); the client turns a status back into an [`Error`].
 
-use grpcio::{RpcStatus, RpcStatusCode};
+use grpcio::{MetadataBuilder, RpcStatus, RpcStatusCode};
 use protobuf::Message;
 use serde::{Deserialize, Serialize};
 
@@ -23,6 +23,20 @@ const ERROR_INFO_TYPE_URL: &str = "type.googleapis.com/google.rpc.ErrorInfo";
 struct WireBody {
     status: String,
     message: Option<String>,
+}
+
+/// Adds one metadata entry: keys ending in `-bin` carry bytes, others printable text. The
+/// error says what is wrong with the entry, for the caller to wrap.
+pub(crate) fn add_metadata(builder: &mut MetadataBuilder, key: &str, value: &[u8]) -> Result<(), String> {
+    let added = if key.ends_with("-bin") {
+        builder.add_bytes(key, value).map(|_| ())
+    } else {
+        match std::str::from_utf8(value) {
+            Ok(text) => builder.add_str(key, text).map(|_| ()),
+            Err(_) => return Err(format!("{key:?} is not text; use a -bin key for bytes")),
+        }
+    };
+    added.map_err(|e| format!("{key:?} rejected: {e}"))
 }
 
 /// Logs `err` the way a3grpc does (client-side at INFO, server-side with its cause at ERROR)

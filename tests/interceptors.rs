@@ -6,7 +6,7 @@ mod common;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use a3grpc::{
-    register_interceptor, A3Error, BaseClient, BearerToken, CallOptions, ClientInterceptor, Conf, Context, Error,
+    register_interceptor, A3Error, BaseClient, BearerAuth, BearerToken, CallOptions, ClientInterceptor, Conf, Context, Error,
     Interceptor, Outcome, RequestId, RequestIdValue, RequestLog, RetryPolicy, Server,
 };
 use common::hello::{
@@ -85,7 +85,7 @@ fn a_bearer_token_interceptor_rejects_before_the_view_and_outer_ones_see_it() {
     let server = start(
         conf(vec![recording_greeter(&log)])
             .interceptor(Recorder("outer", log.clone()))
-            .interceptor(BearerToken::accepting(["s3cret"])),
+            .interceptor(BearerAuth::accepting(["s3cret"])),
     );
     match say_hello(&client(&server), "anonymous") {
         Err(Error::A3(A3Error::AuthenticationFailed(message))) => assert!(message.contains("Bearer"), "{message}"),
@@ -101,7 +101,7 @@ fn a_bearer_token_interceptor_rejects_before_the_view_and_outer_ones_see_it() {
 
 #[test]
 fn interceptors_wrap_all_four_rpc_kinds() {
-    let server = start(conf(vec![hello::greeter_servicer()]).interceptor(BearerToken::accepting(["t"])));
+    let server = start(conf(vec![hello::greeter_servicer()]).interceptor(BearerAuth::accepting(["t"])));
     let anonymous = client(&server);
     let none = CallOptions::new();
     let rejected = |err: Error| matches!(err, Error::A3(A3Error::AuthenticationFailed(_)));
@@ -275,4 +275,53 @@ fn client_interceptors_see_streaming_calls_end() {
             "/Greeter/say_hello_bidi_stream failed"
         ]
     );
+}
+
+/// Tells the test, call by call, the code its `after` saw.
+struct Codes(crossbeam_channel::Sender<String>);
+
+impl Interceptor for Codes {
+    fn after(&self, _: &Context, outcome: &Outcome<'_>) {
+        let error = outcome.error.map(|e| format!(" {}", e.name())).unwrap_or_default();
+        self.0.send(format!("{}{error}", outcome.code)).unwrap();
+    }
+}
+
+#[test]
+fn a_call_whose_deadline_passed_while_its_view_ran_is_reported_as_the_client_saw_it() {
+    let (gate_tx, gate) = crossbeam_channel::unbounded::<()>();
+    let (codes_tx, codes) = crossbeam_channel::unbounded();
+    let servicer = greeter(move |req, ctx| {
+        gate.recv().unwrap();
+        // The client's deadline fired first and reset the call; the server's own copy of the
+        // deadline passes a moment later (the request's transit), and the View returns after.
+        while !ctx.deadline_exceeded() {
+            std::thread::yield_now();
+        }
+        match req.get_name() {
+            "fail" => Err(A3Error::NotFound("gone".into())),
+            _ => Ok(reply("too late".into())),
+        }
+    });
+    let server = start(conf(vec![servicer]).interceptor(Codes(codes_tx)));
+    let client = client(&server);
+    for name in ["ok", "fail"] {
+        let late = client.call_with(
+            &METHOD_GREETER_SAY_HELLO,
+            &request(name),
+            &CallOptions::new().timeout(std::time::Duration::from_millis(200)),
+        );
+        assert_eq!(late.unwrap_err().code(), Some(a3grpc::Code::DEADLINE_EXCEEDED));
+        // Only now, with the client's answer in, does the View return.
+        gate_tx.send(()).unwrap();
+        let seen = codes.recv_timeout(std::time::Duration::from_secs(10)).expect("after() ran");
+        assert_eq!(seen, "DEADLINE_EXCEEDED", "{name}: the interceptor sees what the client got");
+    }
+    let metrics = server.metrics_text();
+    let deadline = metrics
+        .lines()
+        .filter(|l| l.starts_with("grpc_server_handled_total") && l.contains("grpc_code=\"DeadlineExceeded\""))
+        .count();
+    let ok = metrics.lines().filter(|l| l.starts_with("grpc_server_handled_total") && l.contains("grpc_code=\"OK\"")).count();
+    assert_eq!((deadline, ok), (1, 0), "the metrics count them as the client saw them:\n{metrics}");
 }

@@ -38,8 +38,8 @@ fn run_cases(tls: Option<&Pki>) -> String {
 }
 
 fn check(report: &str) {
-    assert!(report.contains("interop: 13 passed, 0 failed"), "{report}");
-    assert!(report.contains("XFAIL custom_metadata: initial metadata echoed"), "{report}");
+    assert!(report.contains("interop: 14 passed, 0 failed"), "{report}");
+    assert!(report.contains("PASS custom_metadata"), "{report}");
 }
 
 #[test]

@@ -58,3 +58,17 @@ fn a_channel_option_the_core_does_not_know_is_passed_on_with_a_warning_naming_th
     let warned = lines().into_iter().find(|l| l.contains("grpc.keepalive_tme_ms")).expect("a warning");
     assert!(warned.starts_with("WARN") && warned.contains("did you mean \"grpc.keepalive_time_ms\"?"), "{warned}");
 }
+
+#[test]
+fn the_compression_args_of_compression_types_h_are_known() {
+    lines();
+    let conf = conf(vec![greeter(|_, _| Ok(reply("hi".into())))])
+        .option("grpc.default_compression_algorithm", 2)
+        .option("grpc.default_compression_level", 2)
+        .option("grpc.compression_enabled_algorithms_bitset", 7);
+    let server = start(conf);
+    assert_eq!(say_hello(&client(&server), "x").unwrap(), "hi");
+    let unknown: Vec<String> =
+        lines().into_iter().filter(|l| l.contains("compression") && l.contains("is not an arg")).collect();
+    assert!(unknown.is_empty(), "{unknown:?}");
+}

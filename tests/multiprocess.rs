@@ -82,6 +82,47 @@ fn multi_process_serving() {
     let (status, output) = supervisor.wait();
     assert!(status.success(), "SIGTERM stops everything cleanly: {status:?}\n{}", output.join("\n"));
     assert!(output.iter().any(|l| l.contains("all workers stopped")), "{}", output.join("\n"));
+    assert!(!output.iter().any(|l| l.contains("serves one process")), "no worker warns about process_count");
+}
+
+/// Whether process `pid` still exists (a zombie counts as gone).
+fn alive(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|stat| !stat.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'))
+        .unwrap_or(false)
+}
+
+#[test]
+fn workers_end_when_their_supervisor_is_killed() {
+    let mut supervisor = spawn_supervisor(None);
+    let port = supervisor.port("listening on 127.0.0.1:");
+    let workers: Vec<i32> =
+        (0..2).map(|_| listening_pid(&supervisor.wait_for_new("listening on")).parse().unwrap()).collect();
+    assert!(workers.iter().all(|pid| alive(*pid)));
+    // SIGKILL, as the OOM killer or `kill -9` would: the supervisor cannot pass anything on.
+    supervisor.child.kill().unwrap();
+    supervisor.child.wait().unwrap();
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while workers.iter().any(|pid| alive(*pid)) {
+        assert!(std::time::Instant::now() < until, "workers {workers:?} outlived their supervisor");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(std::net::TcpListener::bind(("127.0.0.1", port)).is_ok(), "nobody holds the port any more");
+}
+
+#[test]
+fn a_port_held_with_so_reuseport_by_strays_is_refused() {
+    // What workers orphaned by an earlier start hold: a listening socket with SO_REUSEPORT.
+    let stray = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    stray.set_reuse_port(true).unwrap();
+    stray.bind(&"127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap().into()).unwrap();
+    stray.listen(8).unwrap();
+    let port = stray.local_addr().unwrap().as_socket().unwrap().port();
+    let (status, output) = spawn_supervisor(Some(port)).wait();
+    let text = output.join("\n");
+    assert!(!status.success(), "{text}");
+    assert!(text.contains(&format!("cannot bind 127.0.0.1:{port}")) && text.contains("earlier start"), "{text}");
+    assert!(!text.contains("worker 0 started"), "no worker starts next to the strays: {text}");
 }
 
 #[test]

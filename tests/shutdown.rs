@@ -8,7 +8,7 @@ use std::process::Command;
 use std::thread;
 use std::time::Duration;
 
-use a3grpc::{run_grpc_server, Code, Error};
+use a3grpc::{run_grpc_server, Code, Error, RequestLog};
 use common::*;
 
 const CHILD: &str = "A3GRPC_TEST_SERVER_PROCESS";
@@ -34,7 +34,7 @@ fn server_process() {
             Ok(reply("never delivered".into()))
         }
     });
-    let conf = conf(vec![servicer]).max_workers(2).graceful_shutdown(Duration::from_secs(3));
+    let conf = conf(vec![servicer]).max_workers(2).graceful_shutdown(Duration::from_secs(3)).interceptor(RequestLog);
     run_grpc_server(conf).expect("the server runs and stops cleanly");
 }
 
@@ -78,6 +78,12 @@ fn sigterm_finishes_in_flight_calls_within_the_grace_period_then_cancels_and_exi
     server.wait_for("ENDLESS VIEW SAW CANCELLED=true");
     let (status, output) = server.wait();
     assert!(status.success(), "the server process exits 0 after SIGTERM: {status:?}\n{}", output.join("\n"));
+    // The log says what each client got: OK for the one that finished, UNAVAILABLE for the
+    // one the stop cut off (its View returned OK afterwards, which nobody received).
+    let logged: Vec<&String> = output.iter().filter(|l| l.contains("/Greeter/say_hello from")).collect();
+    assert_eq!(logged.len(), 2, "{logged:?}");
+    assert_eq!(logged.iter().filter(|l| l.contains(": OK")).count(), 1, "{logged:?}");
+    assert_eq!(logged.iter().filter(|l| l.contains(": UNAVAILABLE")).count(), 1, "{logged:?}");
 }
 
 #[test]

@@ -1,8 +1,9 @@
 //! a3grpc as a dependency, seen from a user's crate: `examples/shop` (the README's own service)
 //! and `tests/fixtures/layouts` (every proto layout `include_proto!` handles) are crates of
 //! their own, with path dependencies on a3grpc and a3grpc-build, a proto with a package and a
-//! one-line `build.rs`. They are built into this build's target folder, so the gRPC C core is
-//! reused, not compiled again.
+//! one-line `build.rs`, and a3grpc's engine named in `[patch.crates-io]` as the README shows.
+//! They are built into this build's target folder, so the gRPC C core is reused, not compiled
+//! again.
 
 mod common;
 
@@ -81,8 +82,11 @@ fn the_readme_shop_crate_serves_from_its_conf_and_its_client_gets_a_reply_and_a_
     assert_eq!(stdout, "tea-1: Green tea for 450 cents\ntea-2: not found (no item tea-2)\n");
 
     server.terminate();
-    let (status, _) = server.wait();
+    let (status, lines) = server.wait();
     assert!(status.success(), "the shop server stops gracefully on SIGTERM: {status}");
+    // Built as the README says, the crate runs on a3grpc's engine, which logs no warning.
+    assert!(lines.iter().any(|l| l.contains("listening on")), "the server's log is seen: {lines:?}");
+    assert!(!lines.iter().any(|l| l.contains("lacks a3grpc's patches")), "{lines:?}");
 }
 
 #[test]

@@ -1,6 +1,9 @@
 //! The channel args the gRPC C core (1.56, grpcio-sys 0.13) reads, with the type it reads each
-//! as, from its `grpc_types.h`. The core ignores an arg of the wrong type without a word, so
-//! `options` are checked against this table; names not in it still go to the core verbatim.
+//! as: every arg its public headers name (`grpc_types.h`, `compression_types.h`) and those its
+//! sources read by name that a user may set (HTTP CONNECT proxies, ping acks); the internal
+//! ones (`grpc.internal.*`, pointers only the core itself passes) are left out. The core
+//! ignores an arg of the wrong type without a word, so `options` are checked against this
+//! table; names not in it still go to the core verbatim.
 
 /// How the core reads an arg.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,7 +25,10 @@ pub(crate) const CORE_ARGS: &[(&str, ArgType)] = &[
     ("grpc.channel_id", Int),
     ("grpc.channel_pooling_domain", Str),
     ("grpc.client_idle_timeout_ms", Int),
+    ("grpc.compression_enabled_algorithms_bitset", Int),
     ("grpc.default_authority", Str),
+    ("grpc.default_compression_algorithm", Int),
+    ("grpc.default_compression_level", Int),
     ("grpc.disable_client_authority_filter", Int),
     ("grpc.dns_ares_query_timeout", Int),
     ("grpc.dns_enable_srv_queries", Int),
@@ -46,6 +52,7 @@ pub(crate) const CORE_ARGS: &[(&str, ArgType)] = &[
     ("grpc.grpclb_call_timeout_ms", Int),
     ("grpc.grpclb_fallback_timeout_ms", Int),
     ("grpc.gzip_compression_level", Int),
+    ("grpc.http2.ack_pings", Int),
     ("grpc.http2.bdp_probe", Int),
     ("grpc.http2.hpack_table_size.decoder", Int),
     ("grpc.http2.hpack_table_size.encoder", Int),
@@ -59,6 +66,8 @@ pub(crate) const CORE_ARGS: &[(&str, ArgType)] = &[
     ("grpc.http2.true_binary", Int),
     ("grpc.http2.write_buffer_size", Int),
     ("grpc.http2_scheme", Str),
+    ("grpc.http_connect_headers", Str),
+    ("grpc.http_connect_server", Str),
     ("grpc.http_proxy", Str),
     ("grpc.inhibit_health_checking", Int),
     ("grpc.initial_reconnect_backoff_ms", Int),

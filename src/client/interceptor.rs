@@ -33,9 +33,7 @@ impl ClientInterceptor for RequestLog {
 
 impl ClientInterceptor for BearerToken {
     fn before(&self, _: &str, options: &mut CallOptions) {
-        if let Some(token) = self.token() {
-            options.set_header("authorization", format!("Bearer {token}"));
-        }
+        options.set_header("authorization", format!("Bearer {}", self.token()));
     }
 }
 

@@ -186,6 +186,7 @@ impl ClientBuilder {
 
     /// Creates the client. The connection is made lazily, on the first call.
     pub fn build(self) -> Result<BaseClient, Error> {
+        crate::engine::warn_if_unpatched();
         if let Some((key, reason)) = self.codes.problem() {
             return Err(Error::Usage(format!("patch_status_code.{key}: {reason}")));
         }
@@ -452,15 +453,7 @@ fn request_metadata(pairs: &[(String, Vec<u8>)]) -> Result<Option<Metadata>, Err
     }
     let mut builder = MetadataBuilder::with_capacity(pairs.len());
     for (key, value) in pairs {
-        let added = if key.ends_with("-bin") {
-            builder.add_bytes(key, value).map(|_| ())
-        } else {
-            match std::str::from_utf8(value) {
-                Ok(text) => builder.add_str(key, text).map(|_| ()),
-                Err(_) => return Err(Error::Usage(format!("metadata {key:?} is not text; use a -bin key for bytes"))),
-            }
-        };
-        added.map_err(|e| Error::Usage(format!("metadata {key:?} rejected: {e}")))?;
+        wire::add_metadata(&mut builder, key, value).map_err(|e| Error::Usage(format!("metadata {e}")))?;
     }
     Ok(Some(builder.build()))
 }

@@ -10,7 +10,7 @@ use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 
 use super::ConfError;
-use crate::interceptor::{BearerToken, Interceptor, RequestId, RequestLog};
+use crate::interceptor::{BearerAuth, Interceptor, RequestId, RequestLog};
 use crate::servicer::Servicer;
 
 /// A name → value table that conf files refer to, filled by the program at start-up.
@@ -176,7 +176,7 @@ fn built_in(name: &str, settings: &serde_json::Value) -> Option<Result<Arc<dyn I
         "a3grpc.RequestLog" => no_settings(Arc::new(RequestLog)),
         "a3grpc.RequestId" => no_settings(Arc::new(RequestId)),
         "a3grpc.BearerToken" => match BearerSettings::deserialize(settings) {
-            Ok(s) if !s.tokens.is_empty() => Ok(Arc::new(BearerToken::accepting(s.tokens))),
+            Ok(s) if !s.tokens.is_empty() => Ok(Arc::new(BearerAuth::accepting(s.tokens))),
             Ok(_) => Err("`tokens` must list at least one token".to_owned()),
             Err(e) => Err(format!("needs `tokens = [\"...\"]`: {e}")),
         },

@@ -1,7 +1,7 @@
 //! Where a call flows, top to bottom, from the moment grpcio hands it over on an I/O thread:
 //!
-//! 1. [`serve_unary`]: admission (`maximum_concurrent_rpcs`) and hand-off to the worker pool
-//!    (`pool.rs`);
+//! 1. [`serve_unary`]: the request read, admission (`maximum_concurrent_rpcs`) and hand-off
+//!    to the worker pool (`pool.rs`);
 //! 2. [`run_view`], on a worker: drop a call that died in the queue, then [`run_guarded`]: the
 //!    interceptors' `before`, the View, their `after`, and the View's error or panic turned
 //!    into the status that ends the call (`wire.rs`);
@@ -17,8 +17,8 @@ mod pool;
 mod stream;
 
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
@@ -31,7 +31,7 @@ use grpcio::{
 pub(crate) use pool::{Pool, Submitter};
 pub(crate) use stream::{serve_bidi, serve_client_streaming, serve_server_streaming};
 
-use crate::call::{CallInfo, Probe};
+use crate::call::CallInfo;
 use crate::error::{A3Error, Code, StatusCodes};
 use crate::interceptor::{Interceptor, Outcome};
 use crate::metrics::{Kind, Metrics};
@@ -46,6 +46,8 @@ pub(crate) struct Runtime {
     codes: StatusCodes,
     interceptors: Vec<Arc<dyn Interceptor>>,
     metrics: Arc<Metrics>,
+    // Set when a stop's grace period is over and the calls still running are cancelled.
+    cut_off: AtomicBool,
 }
 
 impl Runtime {
@@ -56,7 +58,19 @@ impl Runtime {
         interceptors: Vec<Arc<dyn Interceptor>>,
         metrics: Arc<Metrics>,
     ) -> Runtime {
-        Runtime { pool, limit: maximum_concurrent_rpcs.map(Limit::new), codes, interceptors, metrics }
+        Runtime {
+            pool,
+            limit: maximum_concurrent_rpcs.map(Limit::new),
+            codes,
+            interceptors,
+            metrics,
+            cut_off: AtomicBool::new(false),
+        }
+    }
+
+    /// Marks the calls still running as cut off by the stop: their clients get UNAVAILABLE.
+    pub(crate) fn cut_off(&self) {
+        self.cut_off.store(true, Ordering::Release);
     }
 
     /// What the server copies out of an admitted call, its metrics started.
@@ -113,10 +127,18 @@ impl Drop for Permit {
     }
 }
 
-/// How a unary View's run ends: a reply (with its response metadata) or a status.
-enum Reply<T> {
-    Message(T, Option<Metadata>),
-    Status(RpcStatus),
+/// How a unary View's run ends: a reply or a status, with the response metadata (sent only
+/// with a reply) and the trailers (sent with either) the View set.
+struct Reply<T> {
+    result: Result<T, RpcStatus>,
+    headers: Option<Metadata>,
+    trailers: Option<Metadata>,
+}
+
+impl<T> Reply<T> {
+    fn status(status: RpcStatus) -> Reply<T> {
+        Reply { result: Err(status), headers: None, trailers: None }
+    }
 }
 
 /// A unary call arrives here, on a grpcio I/O thread. Nothing here may block.
@@ -132,7 +154,6 @@ pub(crate) fn serve_unary<V: UnaryView>(
     mut requests: RequestStream<V::Request>,
     sink: ClientStreamingSink<V::Response>,
 ) {
-    let Some(permit) = rt.admit() else { return reject(rt, &ctx, Kind::Unary, sink, requests) };
     let call = rt.call_info(&ctx, Kind::Unary);
     let (rt, view) = (rt.clone(), view.clone());
     ctx.spawn(async move {
@@ -151,12 +172,20 @@ pub(crate) fn serve_unary<V: UnaryView>(
                 return;
             }
         };
+        // Admitted only now: a call still waiting for its request holds no worker, so a
+        // client that never finishes sending one cannot take the slots of those that do.
+        let Some(permit) = rt.admit() else {
+            let status = over_the_limit();
+            rt.metrics.refused(&call.metrics);
+            rt.refused(&call, &status);
+            let _ = sink.fail(status).await;
+            return;
+        };
         // The request stream stays with the call until its status is out (grpcio cancels a
         // call whose stream is dropped before its end), and meanwhile answers "has the call
         // ended?" for the View: a queued one that is cancelled is dropped unrun, a running
         // one sees `is_cancelled`.
         call.metrics.received();
-        call.cancelled.probe_with(call_ended(requests));
         // The worker sends the reply itself as soon as the View returns: the status does not
         // wait for this I/O thread to be scheduled (measured: +8% calls/s at c=1, +12% at c=16,
         // p99 -8%). This task keeps the call, and its request stream, until the status is out.
@@ -168,11 +197,51 @@ pub(crate) fn serve_unary<V: UnaryView>(
         };
         // A pool that has stopped drops the job, and the replier answers UNAVAILABLE.
         let _ = rt.pool.submit(job);
-        if let Ok(sending) = sent.await {
+        let (sent, requests) = until_sent(requests, &call, sent).await;
+        if let Ok(sending) = sent {
             let _ = sending.await;
         }
+        // Only now, with the status out: grpcio cancels a call whose request stream is
+        // dropped before the end of its requests.
+        drop(requests);
         drop(call);
     });
+}
+
+/// Waits, on the I/O thread, for the worker to send a pool unary call's reply, telling the
+/// View at once when the call ends first: cancelled or past its deadline. Gives back the
+/// request stream, which must live until the status is out.
+#[cfg(a3grpc_engine)]
+async fn until_sent<T, R>(
+    requests: RequestStream<T>,
+    call: &CallInfo,
+    mut sent: oneshot::Receiver<R>,
+) -> (Result<R, oneshot::Canceled>, Option<RequestStream<T>>) {
+    let mut watching = true;
+    let reply = futures::future::poll_fn(|cx| {
+        if let Poll::Ready(reply) = sent.poll_unpin(cx) {
+            return Poll::Ready(reply);
+        }
+        if watching && requests.poll_call_ended(cx).is_ready() {
+            watching = false;
+            call.cancelled.set();
+        }
+        Poll::Pending
+    })
+    .await;
+    (reply, Some(requests))
+}
+
+/// Without a3grpc's engine, grpcio cannot announce a unary call's end: the View asks the
+/// request stream now and then instead ([`call_ended`]), which keeps it with the call.
+#[cfg(not(a3grpc_engine))]
+async fn until_sent<T: Send + 'static, R>(
+    requests: RequestStream<T>,
+    call: &CallInfo,
+    sent: oneshot::Receiver<R>,
+) -> (Result<R, oneshot::Canceled>, Option<RequestStream<T>>) {
+    call.cancelled.probe_with(call_ended(requests));
+    (sent.await, None)
 }
 
 /// The end of a pool unary call, sent from the worker: the reply or the status in one batch,
@@ -185,20 +254,11 @@ struct Replier<T> {
     call: Arc<CallInfo>,
 }
 
-impl<T> Replier<T> {
+impl<T: Send + 'static> Replier<T> {
     fn send(mut self, reply: Reply<T>) {
-        let Some(mut sink) = self.sink.take() else { return };
+        let Some(sink) = self.sink.take() else { return };
         drop(self.permit.take());
-        let sending = match reply {
-            Reply::Message(message, headers) => {
-                if let Some(headers) = headers {
-                    sink.set_headers(headers);
-                }
-                self.call.metrics.sent();
-                sink.success(message)
-            }
-            Reply::Status(status) => sink.fail(status),
-        };
+        let sending = sink.reply(reply, &self.call);
         if let Some(sent) = self.sent.take() {
             let _ = sent.send(sending);
         }
@@ -225,31 +285,22 @@ pub(crate) fn serve_unary_inline<V: UnaryView>(
     view: &Arc<V>,
     ctx: RpcContext<'_>,
     request: V::Request,
-    mut sink: UnarySink<V::Response>,
+    sink: UnarySink<V::Response>,
 ) {
     let Some(permit) = rt.admit() else { return reject(rt, &ctx, Kind::Unary, sink, ()) };
     let call = rt.call_info(&ctx, Kind::Unary);
     call.metrics.received();
     let reply = run_view(rt, &**view, &call, request);
     drop(permit);
-    let sent = match reply {
-        Reply::Message(message, headers) => {
-            if let Some(headers) = headers {
-                sink.set_headers(headers);
-            }
-            call.metrics.sent();
-            sink.success(message)
-        }
-        Reply::Status(status) => sink.fail(status),
-    };
-    ctx.spawn(sent.map(|_| ()));
+    ctx.spawn(sink.reply(reply, &call).map(|_| ()));
 }
 
 /// Asks a unary call's request stream, past its one message, whether the call has ended.
 /// Polled without a waker: nobody is woken when it ends, so a waiting View asks again now
 /// and then.
-fn call_ended<T: Send + 'static>(requests: RequestStream<T>) -> Probe {
-    let requests = Mutex::new(requests);
+#[cfg(not(a3grpc_engine))]
+fn call_ended<T: Send + 'static>(requests: RequestStream<T>) -> crate::call::Probe {
+    let requests = std::sync::Mutex::new(requests);
     Box::new(move || {
         let mut cx = std::task::Context::from_waker(futures::task::noop_waker_ref());
         let mut requests = requests.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -260,13 +311,11 @@ fn call_ended<T: Send + 'static>(requests: RequestStream<T>) -> Probe {
 /// Runs on a worker thread: a unary View.
 fn run_view<V: UnaryView>(rt: &Runtime, view: &V, call: &Arc<CallInfo>, request: V::Request) -> Reply<V::Response> {
     if let Some(status) = dead_call(rt, call) {
-        return Reply::Status(status);
+        return Reply::status(status);
     }
     let mut ctx = Context::new(call);
-    match run_guarded(rt, call, &mut ctx, |ctx| view.handle(request, ctx)) {
-        Ok(message) => Reply::Message(message, ctx.take_response_headers()),
-        Err(status) => Reply::Status(status),
-    }
+    let result = run_guarded(rt, call, &mut ctx, |ctx| view.handle(request, ctx));
+    Reply { result, headers: ctx.take_response_headers(), trailers: ctx.take_trailers() }
 }
 
 /// A call that waited in the queue past its caller's patience is dropped unrun, so an
@@ -313,15 +362,28 @@ pub(super) fn run_guarded<T>(
     if outcome.is_ok() {
         outcome = guarded(call, || body(ctx)).map(Some);
     }
-    let code = match &outcome {
-        Ok(_) => Code::OK,
-        Err(err) => rt.codes.code_for(err),
+    // The call's fate, settled once for the interceptors, the metrics and the log: what its
+    // client got. A call that ended while the View ran ended for a reason of its own, whatever
+    // the View returned.
+    let ended = ended_early(rt, call);
+    let (code, error) = match (&ended, &outcome) {
+        (Some((code, _)), _) => (*code, None),
+        (None, Ok(_)) => (Code::OK, None),
+        (None, Err(err)) => (rt.codes.code_for(err), Some(err)),
     };
-    let report = Outcome { code, error: outcome.as_ref().err(), elapsed: started.elapsed() };
+    let report = Outcome { code, error, elapsed: started.elapsed() };
     for interceptor in rt.interceptors[..entered].iter().rev() {
         if panic::catch_unwind(AssertUnwindSafe(|| interceptor.after(ctx, &report))).is_err() {
             log::error!("{}: an interceptor panicked in after()", call.method);
         }
+    }
+    if let Some((code, why)) = ended {
+        // Nobody receives this status: the caller has its answer. Not worth an error in the log.
+        if let Err(err) = &outcome {
+            log::debug!("{}: the View ended with {err} after the call ended ({why})", call.method);
+        }
+        call.metrics.handled(code, None);
+        return Err(wire::status(code, why));
     }
     let err = match outcome {
         Ok(value) => {
@@ -330,15 +392,23 @@ pub(super) fn run_guarded<T>(
         }
         Err(err) => err,
     };
-    if call.is_cancelled() {
-        // Nobody receives this status: the caller has gone. Not worth an error in the log.
-        log::debug!("{}: the View ended with {err} after its caller left", call.method);
-        call.metrics.handled(Code::CANCELLED, None);
-        return Err(wire::status(Code::CANCELLED, "the call was cancelled"));
-    }
     let a3_error = (!matches!(err, A3Error::Status { .. })).then(|| err.name());
     call.metrics.handled(code, a3_error);
     Err(wire::to_rpc_status(&err, &rt.codes, &call.method))
+}
+
+/// How a call ended while its View ran, if it did, as its client saw it: past its deadline,
+/// cut off by the server's stop (UNAVAILABLE, as the core tells the client), or cancelled.
+fn ended_early(rt: &Runtime, call: &CallInfo) -> Option<(Code, &'static str)> {
+    if call.deadline.exceeded() {
+        Some((Code::DEADLINE_EXCEEDED, "the deadline passed while the call ran"))
+    } else if !call.is_cancelled() {
+        None
+    } else if rt.cut_off.load(Ordering::Acquire) {
+        Some((Code::UNAVAILABLE, "the server stopped while the call ran"))
+    } else {
+        Some((Code::CANCELLED, "the client cancelled the call while it ran"))
+    }
 }
 
 /// Runs user code, turning a panic into `ServerUnknownError` so the worker lives on.
@@ -354,7 +424,7 @@ fn guarded<T>(call: &CallInfo, f: impl FnOnce() -> Result<T, A3Error>) -> Result
 /// `requests` is kept until the status is out: grpcio cancels a call whose request stream is
 /// dropped unread, and the client would see CANCELLED instead.
 pub(super) fn reject<S: Fail>(rt: &Runtime, ctx: &RpcContext<'_>, kind: Kind, sink: S, requests: impl Send + 'static) {
-    let status = wire::status(Code::RESOURCE_EXHAUSTED, "Concurrent RPC limit exceeded!");
+    let status = over_the_limit();
     let metrics = rt.metrics.start(&String::from_utf8_lossy(ctx.method()), kind);
     rt.metrics.refused(&metrics);
     // Copying the call's metadata is only worth it when an interceptor will look at it.
@@ -364,10 +434,18 @@ pub(super) fn reject<S: Fail>(rt: &Runtime, ctx: &RpcContext<'_>, kind: Kind, si
     ctx.spawn(sink.fail_with(status).map(move |_| drop(requests)));
 }
 
-/// grpcio's sinks, which share `fail` but no trait.
+/// The status of a call over `maximum_concurrent_rpcs`, worded as grpcio's Python server does.
+fn over_the_limit() -> RpcStatus {
+    wire::status(Code::RESOURCE_EXHAUSTED, "Concurrent RPC limit exceeded!")
+}
+
+/// grpcio's sinks, which share `fail` and `set_trailers` but no trait.
 pub(super) trait Fail: Send + 'static {
     type Failure: Future<Output = grpcio::Result<()>> + Send + 'static;
     fn fail_with(self, status: RpcStatus) -> Self::Failure;
+    /// Sends `trailers` with the status. grpcio can only with a3grpc's engine; without it
+    /// they are dropped, as the warning at start says.
+    fn trailers(&mut self, trailers: Option<Metadata>);
 }
 
 macro_rules! fail {
@@ -377,6 +455,14 @@ macro_rules! fail {
             fn fail_with(self, status: RpcStatus) -> Self::Failure {
                 self.fail(status)
             }
+            #[cfg(a3grpc_engine)]
+            fn trailers(&mut self, trailers: Option<Metadata>) {
+                if let Some(trailers) = trailers {
+                    self.set_trailers(trailers);
+                }
+            }
+            #[cfg(not(a3grpc_engine))]
+            fn trailers(&mut self, _: Option<Metadata>) {}
         }
     };
 }
@@ -385,6 +471,34 @@ fail!(ServerStreamingSink, ServerStreamingSinkFailure);
 fail!(DuplexSink, DuplexSinkFailure);
 fail!(ClientStreamingSink, ClientStreamingSinkResult);
 fail!(UnarySink, UnarySinkResult);
+
+/// The two sinks that end a unary call in one batch: reply or status, metadata, trailers.
+trait ReplySink<T>: Fail {
+    fn reply(self, reply: Reply<T>, call: &CallInfo) -> Self::Failure;
+}
+
+macro_rules! reply_sink {
+    ($sink:ident) => {
+        impl<T: Send + 'static> ReplySink<T> for grpcio::$sink<T> {
+            fn reply(mut self, reply: Reply<T>, call: &CallInfo) -> Self::Failure {
+                self.trailers(reply.trailers);
+                match reply.result {
+                    Ok(message) => {
+                        if let Some(headers) = reply.headers {
+                            self.set_headers(headers);
+                        }
+                        call.metrics.sent();
+                        self.success(message)
+                    }
+                    Err(status) => self.fail(status),
+                }
+            }
+        }
+    };
+}
+
+reply_sink!(ClientStreamingSink);
+reply_sink!(UnarySink);
 
 fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> &str {
     panic

@@ -173,15 +173,16 @@ fn run_stream<T>(
     mut tx: mpsc::Sender<Out<T>>,
     body: impl FnOnce(&mut Responses<T>, &mut Context) -> Result<(), A3Error>,
 ) {
-    let end = match dead_call(rt, call) {
-        Some(status) => Err(status),
+    let (end, trailers) = match dead_call(rt, call) {
+        Some(status) => (Err(status), None),
         None => {
             let mut ctx = Context::new(call);
             let mut responses = Responses::new(tx.clone(), ctx.header_slot());
-            run_guarded(rt, call, &mut ctx, |ctx| body(&mut responses, ctx))
+            let end = run_guarded(rt, call, &mut ctx, |ctx| body(&mut responses, ctx));
+            (end, ctx.take_trailers())
         }
     };
-    let _ = futures::executor::block_on(tx.send(Out::End(end)));
+    let _ = futures::executor::block_on(tx.send(Out::End(end, trailers)));
 }
 
 /// Runs on the I/O thread: writes what the worker produces, in order, one message at a time,
@@ -236,7 +237,10 @@ async fn pump<T, S: StreamSink<T>>(
                     call.metrics.sent();
                 }
             }
-            Some(Out::End(end)) => break Some(end),
+            Some(Out::End(end, trailers)) => {
+                sink.trailers(trailers);
+                break Some(end);
+            }
             None => break None,
         }
     };

@@ -11,6 +11,7 @@
 //! metrics over HTTP.
 
 mod exporter;
+mod signals;
 mod supervisor;
 
 use std::collections::{BTreeSet, HashSet};
@@ -24,6 +25,7 @@ use grpcio_health::{HealthService, ServingStatus};
 pub use supervisor::run_grpc_server_with_multiprocessing;
 
 use exporter::MetricsExporter;
+use signals::StopSignals;
 
 use crate::channel::{host_port, options_onto, server_credentials, ChannelOption};
 use crate::conf::{resolve_interceptors, resolve_mappings, Conf, ConfError, Mappings};
@@ -33,6 +35,10 @@ use crate::reflection::{self, ProtoSource};
 use crate::servicer::Servicer;
 
 const SO_REUSEPORT: &str = "grpc.so_reuseport";
+
+/// The default `grpc.max_concurrent_streams`: about what HTTP/2 servers commonly advertise
+/// (nginx 128, Go 250), and as many as the benchmark's 256 calls on one connection.
+const MAX_CONCURRENT_STREAMS: i32 = 256;
 const HEALTH: &str = "grpc.health.v1.Health";
 
 /// Why a server could not start.
@@ -53,6 +59,9 @@ pub enum ServerError {
     /// The gRPC core refused the server (e.g. a channel arg it rejects).
     #[error("the gRPC core could not build the server: {0}")]
     Grpc(String),
+    /// The server's metrics could not be registered.
+    #[error("the server's metrics could not be set up: {0}")]
+    Metrics(String),
     /// A thread, process or signal handler could not be set up.
     #[error("server setup failed: {0}")]
     Io(#[from] std::io::Error),
@@ -73,10 +82,9 @@ pub enum ServerError {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn run_grpc_server(conf: Conf) -> Result<(), ServerError> {
-    use signal_hook::consts::{SIGINT, SIGTERM};
-    // Installed before the server starts, so a signal during start-up stops it cleanly
-    // instead of killing the process.
-    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])?;
+    // Claimed before the server starts, so a signal during start-up stops it cleanly instead
+    // of killing the process; released on every way out, so the signals act as before.
+    let mut signals = StopSignals::claim(&[])?;
     if conf.is_multiprocess() {
         log::warn!(
             "the conf asks for process_count = {} but run_grpc_server serves one process; \
@@ -85,11 +93,20 @@ pub fn run_grpc_server(conf: Conf) -> Result<(), ServerError> {
         );
     }
     let server = Server::start(conf)?;
-    if let Some(signal) = signals.forever().next() {
-        let name = if signal == SIGINT { "SIGINT" } else { "SIGTERM" };
-        log::info!("received {name}; stopping");
+    if let Some(signal) = signals.wait() {
+        log::info!("received {}; stopping", signals::name(signal));
     }
+    // A second signal during the grace period cuts it short, as Ctrl-C twice does elsewhere.
+    let (cut, closer) = (server.cut.0.clone(), signals.handle());
+    let second = thread::Builder::new().name("a3grpc-stop-signals".into()).spawn(move || {
+        if let Some(signal) = signals.wait() {
+            log::warn!("received {} again: cancelling the calls still in flight now", signals::name(signal));
+            let _ = cut.send(());
+        }
+    })?;
     server.shutdown();
+    closer.close();
+    let _ = second.join();
     Ok(())
 }
 
@@ -107,17 +124,21 @@ pub fn run_grpc_server(conf: Conf) -> Result<(), ServerError> {
 pub struct Server {
     grpc: Option<grpcio::Server>,
     pool: Option<Pool>,
+    rt: Arc<Runtime>,
     health: Option<HealthService>,
     metrics: Arc<Metrics>,
     exporter: Option<MetricsExporter>,
     addr: String,
     port: u16,
     grace: Duration,
+    // Sent to end the grace period at once.
+    cut: (crossbeam_channel::Sender<()>, crossbeam_channel::Receiver<()>),
 }
 
 impl Server {
     /// Starts serving `conf`: binds the port and returns once calls are accepted.
     pub fn start(conf: Conf) -> Result<Server, ServerError> {
+        crate::engine::warn_if_unpatched();
         let conf = conf.validated()?;
         for warning in conf.options.iter().filter_map(ChannelOption::unknown_name_warning) {
             log::warn!("{warning}");
@@ -136,7 +157,7 @@ impl Server {
         let interceptors = resolve_interceptors(&conf.interceptors)?;
         let pool = Pool::new(conf.max_workers)?;
         let metrics =
-            Arc::new(Metrics::new(conf.max_workers, pool.load()).map_err(|e| ServerError::Grpc(e.to_string()))?);
+            Arc::new(Metrics::new(conf.max_workers, pool.load()).map_err(|e| ServerError::Metrics(e.to_string()))?);
         let rt = Arc::new(Runtime::new(
             pool.submitter(),
             conf.maximum_concurrent_rpcs,
@@ -169,7 +190,11 @@ impl Server {
         // The core sets SO_REUSEPORT by default, which lets a second server on a busy port
         // start silently and steal half the connections. Bind exclusively unless the conf's
         // options ask otherwise.
-        let mut args = ChannelBuilder::new(env.clone());
+        // Streams per connection, which a3grpc's engine counts until their calls are freed,
+        // reset ones included (CVE-2023-44487): with a limit, a rapid-reset flood from one
+        // connection costs the server a bounded amount; without one, it grows without end.
+        // The conf's options may set another.
+        let mut args = ChannelBuilder::new(env.clone()).max_concurrent_stream(MAX_CONCURRENT_STREAMS);
         let exclusive = !conf.options.iter().any(|o| o.name == SO_REUSEPORT);
         if exclusive {
             args = args.reuse_port(false);
@@ -220,12 +245,14 @@ impl Server {
         Ok(Server {
             grpc: Some(grpc),
             pool: Some(pool),
+            rt,
             health,
             metrics,
             exporter,
             addr,
             port,
             grace: conf.graceful_shutdown_seconds,
+            cut: crossbeam_channel::bounded(1),
         })
     }
 
@@ -287,8 +314,16 @@ impl Server {
             let _ = futures::executor::block_on(finished);
             let _ = done_tx.send(());
         });
-        if done.recv_timeout(grace).is_err() {
-            log::warn!("grace period over: cancelling the calls still in flight");
+        let finished = crossbeam_channel::select! {
+            recv(done) -> _ => true,
+            recv(self.cut.1) -> _ => false,
+            default(grace) => {
+                log::warn!("grace period over: cancelling the calls still in flight");
+                false
+            }
+        };
+        if !finished {
+            self.rt.cut_off();
             grpc.cancel_all_calls();
             let _ = done.recv_timeout(Duration::from_secs(5));
         }

@@ -12,9 +12,10 @@ use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{unbounded, RecvTimeoutError};
-use signal_hook::consts::{SIGCHLD, SIGINT, SIGTERM};
+use signal_hook::consts::SIGCHLD;
 use socket2::{Domain, Protocol, Socket, Type};
 
+use super::signals::{self, StopSignals};
 use super::{run_grpc_server, ServerError};
 use crate::channel::{host_port, ChannelOption, OptionValue};
 use crate::conf::{Conf, ConfError};
@@ -22,6 +23,8 @@ use crate::conf::{Conf, ConfError};
 /// Set in a worker's environment: the port every worker binds.
 const WORKER_PORT: &str = "A3GRPC_WORKER_PORT";
 const WORKER_SLOT: &str = "A3GRPC_WORKER_SLOT";
+/// The supervisor's pid, so a worker can tell whether it still has its parent.
+const SUPERVISOR_PID: &str = "A3GRPC_SUPERVISOR_PID";
 /// A worker that lived less than this before dying is restarted with growing back-off.
 const HEALTHY_AFTER: Duration = Duration::from_secs(10);
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
@@ -52,6 +55,7 @@ pub fn run_grpc_server_with_multiprocessing(conf: Conf) -> Result<(), ServerErro
             ServerError::Conf(ConfError::invalid("port", format!("{WORKER_PORT} is not a port number")))
         })?;
         let slot = std::env::var(WORKER_SLOT).ok().and_then(|s| s.parse().ok()).unwrap_or(0);
+        end_with_the_supervisor()?;
         return run_grpc_server(conf.for_worker(port, slot));
     }
     let conf = conf.validated()?;
@@ -74,6 +78,8 @@ impl Conf {
     /// scraped.
     fn for_worker(mut self, port: u16, slot: u16) -> Conf {
         self.port = port;
+        // The worker is one of the processes asked for; it serves one.
+        self.process_count = None;
         self.metrics_port = self.metrics_port.map(|p| if p == 0 { 0 } else { p.saturating_add(slot) });
         self.options.retain(|o| o.name != "grpc.so_reuseport");
         self.options.push(ChannelOption::new("grpc.so_reuseport", OptionValue::Int(1)));
@@ -81,9 +87,31 @@ impl Conf {
     }
 }
 
+/// A worker gets SIGTERM when its supervisor dies, however it dies (the OOM killer, `kill -9`):
+/// otherwise orphans would go on serving the port, beside the workers of the next start.
+/// A supervisor that died before this line ran is noticed too.
+fn end_with_the_supervisor() -> Result<(), ServerError> {
+    let Some(supervisor) = std::env::var(SUPERVISOR_PID).ok().and_then(|p| p.parse::<libc::pid_t>().ok()) else {
+        return Ok(());
+    };
+    #[cfg(target_os = "linux")]
+    // SAFETY: prctl(PR_SET_PDEATHSIG) takes a signal number and touches no memory of ours.
+    unsafe {
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+    }
+    // SAFETY: getppid(2) has no arguments and always succeeds.
+    if unsafe { libc::getppid() } != supervisor {
+        return Err(ServerError::Io(std::io::Error::other(format!(
+            "the supervisor (pid {supervisor}) has gone before this worker started"
+        ))));
+    }
+    Ok(())
+}
+
 /// Binds the port with SO_REUSEPORT and keeps it bound while the workers run: it proves the
-/// port is free for the group (a port held without SO_REUSEPORT fails here), and for port 0 it
-/// picks the port the workers share.
+/// port is free for the group, and for port 0 it picks the port the workers share. A port
+/// already held, by anyone (stray workers of an earlier start hold theirs with SO_REUSEPORT,
+/// which a second SO_REUSEPORT bind would join), is refused first by an exclusive bind.
 fn reserve_port(host: &str, port: u16) -> Result<(Socket, u16), ServerError> {
     let addr = host_port(host, port);
     let bind_error = |reason: String| ServerError::Bind { addr: addr.clone(), reason };
@@ -92,6 +120,11 @@ fn reserve_port(host: &str, port: u16) -> Result<(Socket, u16), ServerError> {
         .map_err(|e| bind_error(e.to_string()))?
         .next()
         .ok_or_else(|| bind_error("the host resolves to no address".into()))?;
+    if port != 0 {
+        std::net::TcpListener::bind(target).map_err(|e| {
+            bind_error(format!("{e} (if by workers of an earlier start that still run, stop them first)"))
+        })?;
+    }
     let socket = Socket::new(Domain::for_address(target), Type::STREAM, Some(Protocol::TCP))?;
     socket.set_reuse_port(true)?;
     socket.bind(&target.into()).map_err(|e| bind_error(e.to_string()))?;
@@ -113,6 +146,8 @@ struct Worker {
 struct Supervisor {
     port: u16,
     events: crossbeam_channel::Receiver<Event>,
+    // Ends the thread that turns signals into events, which releases them.
+    signals: Option<(signal_hook::iterator::Handle, std::thread::JoinHandle<()>)>,
     workers: HashMap<usize, Worker>,
     /// Slots whose worker died, with when to start it again and the back-off it had.
     restarts: HashMap<usize, (Instant, Duration)>,
@@ -120,17 +155,18 @@ struct Supervisor {
 
 impl Supervisor {
     fn new(port: u16) -> Result<Supervisor, ServerError> {
-        let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGCHLD])?;
+        let mut signals = StopSignals::claim(&[SIGCHLD])?;
+        let handle = signals.handle();
         let (tx, events) = unbounded();
-        std::thread::Builder::new().name("a3grpc-supervisor-signals".into()).spawn(move || {
-            for signal in signals.forever() {
+        let thread = std::thread::Builder::new().name("a3grpc-supervisor-signals".into()).spawn(move || {
+            while let Some(signal) = signals.wait() {
                 let event = if signal == SIGCHLD { Event::ChildExited } else { Event::Stop(signal) };
                 if tx.send(event).is_err() {
                     break;
                 }
             }
         })?;
-        Ok(Supervisor { port, events, workers: HashMap::new(), restarts: HashMap::new() })
+        Ok(Supervisor { port, events, signals: Some((handle, thread)), workers: HashMap::new(), restarts: HashMap::new() })
     }
 
     fn run(mut self, count: usize) -> Result<(), ServerError> {
@@ -151,8 +187,7 @@ impl Supervisor {
             };
             match event {
                 Some(Event::Stop(signal)) => {
-                    let name = if signal == SIGINT { "SIGINT" } else { "SIGTERM" };
-                    log::info!("a3grpc: received {name}; stopping {} workers", self.workers.len());
+                    log::info!("a3grpc: received {}; stopping {} workers", signals::name(signal), self.workers.len());
                     return self.stop();
                 }
                 Some(Event::ChildExited) => {
@@ -173,6 +208,7 @@ impl Supervisor {
             .args(std::env::args_os().skip(1))
             .env(WORKER_PORT, self.port.to_string())
             .env(WORKER_SLOT, slot.to_string())
+            .env(SUPERVISOR_PID, std::process::id().to_string())
             .spawn()?;
         log::info!("a3grpc: worker {slot} started (pid {})", child.id());
         self.workers.insert(slot, Worker { child, started: Instant::now(), backoff });
@@ -221,24 +257,45 @@ impl Supervisor {
     }
 
     /// Forwards SIGTERM, waits for every worker's graceful stop, and fails if any failed.
+    /// Stops the workers gracefully, and at once when a second signal comes meanwhile: each
+    /// is sent SIGTERM again, which cuts its own grace period short.
     fn stop(mut self) -> Result<(), ServerError> {
-        for worker in self.workers.values() {
-            if let Ok(pid) = i32::try_from(worker.child.id()) {
-                // SAFETY: kill(2) on a child we started, with a valid signal; no memory is touched.
-                unsafe { libc::kill(pid, libc::SIGTERM) };
-            }
-        }
+        self.signal_workers();
         let mut failed = 0;
-        for (slot, mut worker) in self.workers.drain() {
-            match worker.child.wait() {
-                Ok(status) if status.success() => log::info!("a3grpc: worker {slot} stopped"),
-                Ok(status) => {
-                    failed += 1;
-                    log::error!("a3grpc: worker {slot} stopped with {status}");
+        while !self.workers.is_empty() {
+            let exited: Vec<usize> = self
+                .workers
+                .iter_mut()
+                .filter_map(|(slot, worker)| matches!(worker.child.try_wait(), Ok(Some(_)) | Err(_)).then_some(*slot))
+                .collect();
+            for slot in exited {
+                let Some(mut worker) = self.workers.remove(&slot) else { continue };
+                match worker.child.wait() {
+                    Ok(status) if status.success() => log::info!("a3grpc: worker {slot} stopped"),
+                    Ok(status) => {
+                        failed += 1;
+                        log::error!("a3grpc: worker {slot} stopped with {status}");
+                    }
+                    Err(e) => {
+                        failed += 1;
+                        log::error!("a3grpc: worker {slot} could not be waited for: {e}");
+                    }
                 }
-                Err(e) => {
-                    failed += 1;
-                    log::error!("a3grpc: worker {slot} could not be waited for: {e}");
+            }
+            if self.workers.is_empty() {
+                break;
+            }
+            match self.events.recv() {
+                Ok(Event::Stop(signal)) => {
+                    log::warn!("a3grpc: received {} again; the workers stop at once", signals::name(signal));
+                    self.signal_workers();
+                }
+                Ok(Event::ChildExited) => {}
+                // No more events: wait for each worker in turn.
+                Err(_) => {
+                    for worker in self.workers.values_mut() {
+                        let _ = worker.child.wait();
+                    }
                 }
             }
         }
@@ -247,5 +304,24 @@ impl Supervisor {
         }
         log::info!("a3grpc: all workers stopped");
         Ok(())
+    }
+
+    fn signal_workers(&self) {
+        for worker in self.workers.values() {
+            if let Ok(pid) = i32::try_from(worker.child.id()) {
+                // SAFETY: kill(2) on a child we started, with a valid signal; no memory is touched.
+                unsafe { libc::kill(pid, libc::SIGTERM) };
+            }
+        }
+    }
+}
+
+impl Drop for Supervisor {
+    /// Releases the signals: after the supervisor, SIGINT and SIGTERM act as before it.
+    fn drop(&mut self) {
+        if let Some((handle, thread)) = self.signals.take() {
+            handle.close();
+            let _ = thread.join();
+        }
     }
 }

@@ -1,6 +1,6 @@
 """The gRPC interop cases (shared/reference/interop-cases.md), run with Python grpcio against a
 grpc.testing.TestService server. Prints one line per case and `N passed, N failed`; exits 1 if
-any case failed. A case the server cannot pass for a documented reason is XFAIL, not PASS.
+any case failed.
 
 usage: interop_client.py --proto_dir DIR --port N [--host H] [--use_tls --ca_file F --server_host_override NAME]
 """
@@ -57,10 +57,6 @@ class Pipe:
         if item is None:
             raise StopIteration()
         return item
-
-
-class XFail(Exception):
-    """A known, explained failure that is not the server's to fix."""
 
 
 def main():
@@ -204,9 +200,8 @@ def main():
             payload=payload(271828))]), metadata=(initial, trailing))
         check(initial in duplex.initial_metadata(), f"duplex initial metadata {duplex.initial_metadata()}")
         list(duplex)
-        echoed = trailing in call.trailing_metadata() and trailing in duplex.trailing_metadata()
-        if not echoed:
-            raise XFail("initial metadata echoed; trailing metadata cannot be sent by a grpcio 0.13 server")
+        check(trailing in call.trailing_metadata(), f"unary trailing metadata {call.trailing_metadata()}")
+        check(trailing in duplex.trailing_metadata(), f"duplex trailing metadata {duplex.trailing_metadata()}")
 
     def unimplemented_method():
         expect_code(lambda: stub.UnimplementedCall(empty_pb2.Empty()), grpc.StatusCode.UNIMPLEMENTED)
@@ -219,22 +214,17 @@ def main():
              cancel_after_begin, cancel_after_first_response, timeout_on_sleeping_server,
              status_code_and_message, special_status_message, custom_metadata,
              unimplemented_method, unimplemented_service]
-    passed = failed = xfailed = 0
+    passed = failed = 0
     for case in cases:
         try:
             case()
             passed += 1
             print(f"PASS {case.__name__}", flush=True)
-        except XFail as err:
-            xfailed += 1
-            print(f"XFAIL {case.__name__}: {err}", flush=True)
         except Exception as err:  # a failed case, reported and counted
             failed += 1
             print(f"FAIL {case.__name__}: {type(err).__name__}: {err}", flush=True)
     channel.close()
     shutil.rmtree(tmp, ignore_errors=True)
-    if xfailed:
-        print(f"interop: {xfailed} expected failure(s), explained above", flush=True)
     print(f"interop: {passed} passed, {failed} failed", flush=True)
     sys.exit(1 if failed else 0)
 

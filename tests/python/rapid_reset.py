@@ -6,7 +6,8 @@ written as raw frames in large batches, since h2's per-stream bookkeeping would 
 not the server, the bottleneck. The server's SETTINGS and PINGs are acknowledged throughout.
 
 Usage: rapid_reset.py HOST PORT SECONDS
-Prints "FLOOD streams=<n> seconds=<s> goaway=<error code or none>" when done.
+Prints "FLOOD streams=<n> refused=<n> seconds=<s> goaway=<error code or none>" when done,
+refused being the streams the server answered with RST_STREAM(REFUSED_STREAM).
 """
 
 import select
@@ -21,7 +22,7 @@ import hpack
 
 HEADERS, RST_STREAM, SETTINGS, PING, GOAWAY = 0x1, 0x3, 0x4, 0x6, 0x7
 END_HEADERS, ACK = 0x4, 0x1
-CANCEL = 0x8
+REFUSED_STREAM, CANCEL = 0x7, 0x8
 BATCH = 500
 
 host, port, seconds = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
@@ -49,11 +50,13 @@ block = hpack.Encoder().encode([(k, v, True) for k, v in headers], huffman=True)
 
 pending = b""
 goaway = None
+refused = 0
 
 
 def read_server_frames():
-    """Acknowledges SETTINGS and PINGs; returns a GOAWAY's error code, or None."""
-    global pending
+    """Acknowledges SETTINGS and PINGs, counts refused streams; returns a GOAWAY's error
+    code, or None."""
+    global pending, refused
     while select.select([sock], [], [], 0)[0]:
         data = sock.recv(1 << 16)
         if not data:
@@ -70,6 +73,8 @@ def read_server_frames():
                 sock.sendall(frame(SETTINGS, ACK, 0))
             elif kind == PING and not flags & ACK:
                 sock.sendall(frame(PING, ACK, 0, payload))
+            elif kind == RST_STREAM and int.from_bytes(payload[:4], "big") == REFUSED_STREAM:
+                refused += 1
             elif kind == GOAWAY:
                 return str(int.from_bytes(payload[4:8], "big"))
     return None
@@ -91,4 +96,4 @@ try:
 except OSError as e:
     goaway = type(e).__name__
 elapsed = time.monotonic() - started
-print(f"FLOOD streams={sent} seconds={elapsed:.1f} goaway={goaway or 'none'}", flush=True)
+print(f"FLOOD streams={sent} refused={refused} seconds={elapsed:.1f} goaway={goaway or 'none'}", flush=True)
