@@ -11,6 +11,7 @@ use common::*;
 
 const CHILD: &str = "A3GRPC_TEST_SUPERVISOR";
 const CHILD_PORT: &str = "A3GRPC_TEST_SUPERVISOR_PORT";
+const CHILD_LONG_GRACE: &str = "A3GRPC_TEST_SUPERVISOR_LONG_GRACE";
 const TEST: &str = "multi_process_serving";
 
 /// The program under test: this test binary run again with `CHILD` set, whose "main" serves a
@@ -21,9 +22,16 @@ fn supervisor_process() {
         .filter_module("grpcio", log::LevelFilter::Warn)
         .init();
     let port = std::env::var(CHILD_PORT).ok().and_then(|p| p.parse().ok()).unwrap_or(0);
-    let servicer = greeter(|_, _| Ok(reply(std::process::id().to_string())));
+    let servicer = greeter(|req, ctx| {
+        if req.get_name() == "wait" {
+            println!("STARTED wait");
+            ctx.wait_cancelled(std::time::Duration::from_secs(600));
+        }
+        Ok(reply(std::process::id().to_string()))
+    });
+    let grace = if std::env::var_os(CHILD_LONG_GRACE).is_some() { 600 } else { 1 };
     let conf = Conf::new("127.0.0.1", port, vec![servicer])
-        .graceful_shutdown(std::time::Duration::from_secs(1))
+        .graceful_shutdown(std::time::Duration::from_secs(grace))
         .process_count(2);
     if let Err(err) = run_grpc_server_with_multiprocessing(conf) {
         eprintln!("supervisor: {err}");
@@ -32,8 +40,15 @@ fn supervisor_process() {
 }
 
 fn spawn_supervisor(port: Option<u16>) -> Peer {
+    spawn_supervisor_with(port, &[])
+}
+
+fn spawn_supervisor_with(port: Option<u16>, env: &[&str]) -> Peer {
     let mut command = Command::new(std::env::current_exe().unwrap());
     command.args(["--exact", TEST, "--nocapture", "--test-threads=1"]).env(CHILD, "1");
+    for name in env {
+        command.env(name, "1");
+    }
     if let Some(port) = port {
         command.env(CHILD_PORT, port.to_string());
     }
@@ -157,5 +172,25 @@ fn the_example_server_serves_tls_from_several_processes_when_its_conf_says_so() 
 
     server.terminate();
     let (status, output) = server.wait();
+    assert!(status.success(), "{status:?}\n{}", output.join("\n"));
+}
+
+#[test]
+fn a_second_sigterm_stops_the_workers_at_once() {
+    let mut supervisor = spawn_supervisor_with(None, &[CHILD_LONG_GRACE]);
+    let port = supervisor.port("listening on 127.0.0.1:");
+    supervisor.wait_for_new("listening on");
+    supervisor.wait_for_new("listening on");
+    let client = BaseClient::builder("127.0.0.1", port).retry(a3grpc::RetryPolicy::never()).build().unwrap();
+    let call = std::thread::spawn(move || say_hello(&client, "wait"));
+    supervisor.wait_for("STARTED wait");
+    supervisor.terminate();
+    supervisor.wait_for("stopping 2 workers");
+    // Their grace period is 600 s; the second signal ends it.
+    supervisor.terminate();
+    supervisor.wait_for("received SIGTERM again; the workers stop at once");
+    assert!(call.join().unwrap().is_err(), "the call in flight was cut off");
+    supervisor.wait_for("all workers stopped");
+    let (status, output) = supervisor.wait();
     assert!(status.success(), "{status:?}\n{}", output.join("\n"));
 }

@@ -126,3 +126,78 @@ fn the_example_server_on_a_busy_port_exits_non_zero_with_one_clear_line() {
     assert_eq!(lines.len(), 1, "one line: {stderr}");
     assert!(lines[0].contains(&format!("cannot bind 127.0.0.1:{}", holder.port())), "{stderr}");
 }
+
+const SIGNALS_CHILD: &str = "A3GRPC_TEST_SIGNALS_PROCESS";
+
+/// The program of the two tests below: serves with a long grace period a View that waits
+/// until its call ends ("wait"), or fails to start and then waits on stdin ("fail to start").
+fn signals_process(mode: &str) {
+    env_logger::Builder::new()
+        .filter_level(log::LevelFilter::Info)
+        .filter_module("grpcio", log::LevelFilter::Warn)
+        .init();
+    if mode == "fail to start" {
+        let outcome = run_grpc_server(a3grpc::Conf::new("127.0.0.1", 0, "tests.not.registered"));
+        println!("RETURNED {}", outcome.is_err());
+        let mut line = String::new();
+        let _ = std::io::stdin().read_line(&mut line);
+        println!("STILL RUNNING");
+        return;
+    }
+    let servicer = greeter(|_, ctx| {
+        println!("STARTED");
+        let cancelled = ctx.wait_cancelled(Duration::from_secs(600));
+        println!("VIEW SAW CANCELLED={cancelled}");
+        Ok(reply("never delivered".into()))
+    });
+    run_grpc_server(conf(vec![servicer]).graceful_shutdown(Duration::from_secs(600))).expect("serves");
+    println!("RETURNED");
+}
+
+fn spawn_signals_process(test: &str, mode: &str) -> Peer {
+    let mut command = Command::new(std::env::current_exe().unwrap());
+    command.args(["--exact", test, "--nocapture", "--test-threads=1"]).env(SIGNALS_CHILD, mode);
+    Peer::spawn(command)
+}
+
+#[test]
+fn a_second_sigterm_cuts_the_grace_period_short() {
+    if let Ok(mode) = std::env::var(SIGNALS_CHILD) {
+        return signals_process(&mode);
+    }
+    let mut server = spawn_signals_process("a_second_sigterm_cuts_the_grace_period_short", "wait");
+    let port = server.port("listening on 127.0.0.1:");
+    let client = a3grpc::BaseClient::builder("127.0.0.1", port).retry(a3grpc::RetryPolicy::never()).build().unwrap();
+    let call = thread::spawn(move || say_hello(&client, "x"));
+    server.wait_for("STARTED");
+    server.terminate();
+    server.wait_for("stopping: new calls refused");
+    // The grace period is 600 s; a second signal ends it now.
+    server.terminate();
+    server.wait_for("received SIGTERM again");
+    server.wait_for("VIEW SAW CANCELLED=true");
+    server.wait_for("RETURNED");
+    assert!(call.join().unwrap().is_err(), "the call still running was cancelled");
+    let (status, output) = server.wait();
+    assert!(status.success(), "{status:?}\n{}", output.join("\n"));
+}
+
+#[test]
+fn once_run_grpc_server_has_returned_sigterm_acts_as_before() {
+    if let Ok(mode) = std::env::var(SIGNALS_CHILD) {
+        return signals_process(&mode);
+    }
+    use std::os::unix::process::ExitStatusExt;
+    let mut process = spawn_signals_process("once_run_grpc_server_has_returned_sigterm_acts_as_before", "fail to start");
+    process.wait_for("RETURNED true");
+    process.terminate();
+    let until = std::time::Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = process.child.try_wait().expect("poll the process") {
+            break status;
+        }
+        assert!(std::time::Instant::now() < until, "SIGTERM was ignored after run_grpc_server returned");
+        thread::sleep(Duration::from_millis(10));
+    };
+    assert_eq!(status.signal(), Some(libc::SIGTERM), "the default action ends the process: {status:?}");
+}
