@@ -12,4 +12,4 @@ source scripts/setup.sh --python
 build_quietly --examples
 say "building the tonic reference server (bench/tonic)"
 cargo build --release --quiet --manifest-path bench/tonic/Cargo.toml
-CARGO_MANIFEST_DIR="$PWD" "${CARGO_TARGET_DIR:-target}/release/examples/bench" compare --out bench "$@"
+CARGO_MANIFEST_DIR="$PWD" "$(target_dir)/release/examples/bench" compare --out bench "$@"

@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 source scripts/setup.sh
 
 build_quietly --examples
-examples="${CARGO_TARGET_DIR:-target}/release/examples"
+examples="$(target_dir)/release/examples"
 work="$(mktemp -d)"
 trap 'kill "$server_pid" 2>/dev/null || true; rm -rf "$work"' EXIT
 cat >"$work/conf.toml" <<'CONF'

@@ -72,11 +72,17 @@ fi
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bash "$repo/scripts/engine.sh" "$repo/examples/shop" "$repo/tests/fixtures/layouts"
 
+# Where cargo builds, as it decides (CARGO_TARGET_DIR, a cargo config's target-dir, or target/).
+target_dir() {
+  cargo metadata --no-deps --format-version 1 2>/dev/null | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p'
+}
+
 # Builds quietly: a failure shows its last lines and where the whole log is, not a wall of
 # C++ compiler output.
 build_quietly() {
   local log="${TMPDIR:-/tmp}/a3grpc-build.log"
-  local target="${CARGO_TARGET_DIR:-target}"
+  local target
+  target="$(target_dir)"
   if [ ! -d "$target/release/build" ] || ! ls "$target"/release/build/grpcio-sys-*/output >/dev/null 2>&1; then
     say "first build: compiling the gRPC C core takes 15-20 minutes on 2 cores"
   fi
