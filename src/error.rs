@@ -574,6 +574,15 @@ pub enum Error {
     /// be decoded.
     #[error("the call failed in the client: {0}")]
     Transport(String),
+    /// The TLS handshake with the server failed: the server refused this client, or this
+    /// client the server's certificate. Not retried: the same handshake fails again.
+    #[error("the TLS handshake with the server failed: {hint} (the gRPC core said: {message})")]
+    TlsHandshake {
+        /// What to check, from what this client sent.
+        hint: &'static str,
+        /// The gRPC core's own words.
+        message: String,
+    },
     /// A request was sent on a stream whose call has already ended; the response (or the
     /// response stream) has the status it ended with.
     #[error("the call has ended; its response has the status")]
@@ -604,6 +613,7 @@ impl Error {
     pub fn code(&self) -> Option<Code> {
         match self {
             Error::Status { code, .. } | Error::MismatchedStatusCode { code, .. } => Some(*code),
+            Error::TlsHandshake { .. } => Some(Code::UNAVAILABLE),
             Error::RetriesExhausted { last, .. } => last.code(),
             _ => None,
         }

@@ -212,8 +212,14 @@ impl ClientBuilder {
             Some(credentials) => channel.set_credentials(credentials).connect(&self.target),
             None => channel.connect(&self.target),
         };
+        let tls = match (&self.ca_cert, &self.client_cert) {
+            (None, None) => Tls::None,
+            (_, None) => Tls::ServerOnly,
+            (_, Some(_)) => Tls::Mutual,
+        };
         Ok(BaseClient {
             client: grpcio::Client::new(channel),
+            tls,
             codes: self.codes,
             retry: self.retry,
             kinds: Arc::from(self.kinds),
@@ -229,6 +235,7 @@ impl ClientBuilder {
 #[derive(Clone)]
 pub struct BaseClient {
     client: grpcio::Client,
+    tls: Tls,
     codes: StatusCodes,
     retry: RetryPolicy,
     kinds: Arc<[ErrorKind]>,
@@ -374,7 +381,10 @@ impl BaseClient {
     pub(crate) fn error(&self, err: grpcio::Error) -> Error {
         match err {
             grpcio::Error::RpcFailure(status) | grpcio::Error::RpcFinished(Some(status)) => {
-                wire::error_from_status(&status, &self.codes, &self.kinds)
+                match self.tls.refused(&status) {
+                    Some(hint) => Error::TlsHandshake { hint, message: status.message().to_owned() },
+                    None => wire::error_from_status(&status, &self.codes, &self.kinds),
+                }
             }
             grpcio::Error::RpcFinished(None) => Error::CallEnded,
             grpcio::Error::Codec(e) => Error::Transport(format!("the response could not be decoded: {e}")),
@@ -467,4 +477,38 @@ fn client_environment() -> Arc<Environment> {
 
 pub(crate) fn to_pairs(metadata: &Metadata) -> Headers {
     metadata.iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect()
+}
+
+/// Whether a client speaks TLS, and with a certificate of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tls {
+    None,
+    ServerOnly,
+    Mutual,
+}
+
+impl Tls {
+    /// Whether a failure to connect was the TLS handshake failing, and what to check then.
+    /// The core only says the connection closed ("Socket closed") when the server refuses the
+    /// client after the handshake (TLS 1.3 sends the refusal last), or names the handshake
+    /// when this side refused the server's certificate.
+    fn refused(self, status: &grpcio::RpcStatus) -> Option<&'static str> {
+        let message = status.message().to_ascii_lowercase();
+        let handshake = status.code() == grpcio::RpcStatusCode::UNAVAILABLE
+            && message.contains("failed to connect to all addresses")
+            && ["socket closed", "handshake", "ssl", "certificate"].iter().any(|m| message.contains(m));
+        match self {
+            _ if !handshake => None,
+            Tls::None => None,
+            Tls::ServerOnly => Some(
+                "the server may require a client certificate (set client_key_and_cert), or this \
+                 client does not trust the server's (check ca_cert and the server's name); the \
+                 server's log says which",
+            ),
+            Tls::Mutual => Some(
+                "the server may not trust this client's certificate, or this client the \
+                 server's (check ca_cert and the server's name); the server's log says which",
+            ),
+        }
+    }
 }
