@@ -263,18 +263,23 @@ pub enum StreamError {
     /// A request could not be read or decoded.
     #[error("a request could not be read: {0}")]
     Receive(String),
+    /// No request arrived for the server's `stream_idle_timeout_seconds`.
+    #[error("no request arrived for {0:?} (the server's stream_idle_timeout_seconds)")]
+    Idle(Duration),
 }
 
 impl From<StreamError> for A3Error {
     /// A request that cannot be read ends the call with INTERNAL "could not read the
     /// request: ...", as it does for a unary call whose request cannot be read; a call that is
-    /// over ends with `ClientKnownError`, which nobody receives.
+    /// over ends with `ClientKnownError`, which nobody receives; a client that sent nothing
+    /// for the server's idle time gets DEADLINE_EXCEEDED.
     fn from(err: StreamError) -> A3Error {
         match err {
             StreamError::Cancelled => A3Error::ClientKnown(err.to_string()),
             StreamError::Receive(reason) => {
                 A3Error::Status { code: Code::INTERNAL, message: format!("could not read the request: {reason}") }
             }
+            StreamError::Idle(_) => A3Error::Status { code: Code::DEADLINE_EXCEEDED, message: err.to_string() },
         }
     }
 }
@@ -287,6 +292,7 @@ impl From<StreamError> for A3Error {
 pub struct Requests<T> {
     incoming: futures::channel::mpsc::Receiver<grpcio::Result<T>>,
     cancelled: Arc<Cancellation>,
+    idle: Option<Duration>,
     done: bool,
 }
 
@@ -294,8 +300,37 @@ impl<T> Requests<T> {
     pub(crate) fn new(
         incoming: futures::channel::mpsc::Receiver<grpcio::Result<T>>,
         cancelled: Arc<Cancellation>,
+        idle: Option<Duration>,
     ) -> Requests<T> {
-        Requests { incoming, cancelled, done: false }
+        Requests { incoming, cancelled, idle, done: false }
+    }
+
+    /// The next item from the I/O thread, or `None` if none came within the idle time.
+    fn receive(&mut self) -> Option<Option<grpcio::Result<T>>> {
+        use futures::StreamExt;
+        let Some(idle) = self.idle else { return Some(futures::executor::block_on(self.incoming.next())) };
+        let until = std::time::Instant::now() + idle;
+        let waker = futures::task::waker(Arc::new(Unpark(std::thread::current())));
+        let mut cx = std::task::Context::from_waker(&waker);
+        loop {
+            if let std::task::Poll::Ready(item) = self.incoming.poll_next_unpin(&mut cx) {
+                return Some(item);
+            }
+            let left = until.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return None;
+            }
+            std::thread::park_timeout(left);
+        }
+    }
+}
+
+/// Wakes the worker thread blocked in [`Requests::next`].
+struct Unpark(std::thread::Thread);
+
+impl futures::task::ArcWake for Unpark {
+    fn wake_by_ref(arc_self: &Arc<Self>) {
+        arc_self.0.unpark();
     }
 }
 
@@ -303,11 +338,14 @@ impl<T> Iterator for Requests<T> {
     type Item = Result<T, StreamError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        use futures::StreamExt;
         if self.done {
             return None;
         }
-        match futures::executor::block_on(self.incoming.next()) {
+        let Some(item) = self.receive() else {
+            self.done = true;
+            return Some(Err(StreamError::Idle(self.idle.unwrap_or_default())));
+        };
+        match item {
             Some(Ok(message)) => Some(Ok(message)),
             None => {
                 self.done = true;

@@ -554,3 +554,28 @@ fn a_client_that_never_finishes_its_requests_does_not_lock_others_out() {
     // The slow calls are still open: the connection has not been dropped to make room.
     assert!(slow.child.try_wait().expect("poll the slow client").is_none());
 }
+
+#[test]
+fn a_streaming_call_whose_client_sends_nothing_ends_after_the_idle_time() {
+    // One worker, taken by a client-streaming call whose client sends half a request and
+    // then nothing: after the conf's idle time its View is told, the call ends with
+    // DEADLINE_EXCEEDED, and the worker serves others again.
+    let servicer = hello::greeter_servicer();
+    let server = start(conf(vec![servicer]).max_workers(1).stream_idle_timeout(Duration::from_millis(300)));
+    let mut slow = python_script("slow_client.py");
+    slow.args(["127.0.0.1", &server.port().to_string(), "/Greeter/say_stream_hello_reply", "1"]);
+    let mut slow = Peer::spawn(slow);
+    slow.wait_for("HELD 1");
+    let next = client(&server).call_with(
+        &METHOD_GREETER_SAY_HELLO,
+        &request("next"),
+        &CallOptions::new().timeout(Duration::from_secs(20)),
+    );
+    assert_eq!(next.unwrap().get_message(), "Hello next!", "the worker is free again");
+    let metrics = server.metrics_text();
+    let ended = metrics
+        .lines()
+        .find(|l| l.starts_with("grpc_server_handled_total") && l.contains("say_stream_hello_reply"))
+        .unwrap_or_else(|| panic!("the idle call is counted:\n{metrics}"));
+    assert!(ended.contains("grpc_code=\"DeadlineExceeded\""), "{ended}");
+}

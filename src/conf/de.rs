@@ -55,6 +55,16 @@ pub(super) fn grace_seconds<'de, D: Deserializer<'de>>(d: D) -> Result<Duration,
     Duration::try_from_secs_f64(secs).map_err(|_| de::Error::custom("must be a non-negative number of seconds"))
 }
 
+pub(super) fn optional_seconds<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    match Option::<f64>::deserialize(d)? {
+        None => Ok(None),
+        Some(secs) if secs > 0.0 => Duration::try_from_secs_f64(secs)
+            .map(Some)
+            .map_err(|_| de::Error::custom("must be a positive number of seconds")),
+        Some(_) => Err(de::Error::custom("must be a positive number of seconds (leave the key out for no limit)")),
+    }
+}
+
 pub(super) fn mappings_name<'de, D: Deserializer<'de>>(d: D) -> Result<ServicerMappings, D::Error> {
     Ok(ServicerMappings::from(String::deserialize(d)?))
 }

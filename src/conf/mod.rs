@@ -129,6 +129,7 @@ impl From<String> for ServicerMappings {
 /// | `reflection` | serve server reflection, `grpc.reflection.v1` and `v1alpha` (not in the original) | `true` |
 /// | `metrics_port` | serve Prometheus metrics at `http://host:metrics_port/metrics`; with several processes, worker *i* on `metrics_port + i` (not in the original) | off |
 /// | `io_threads` | gRPC I/O threads (completion queues) that move bytes and run inline Views (not in the original) | half the CPUs, at least 1 |
+/// | `stream_idle_timeout_seconds` | a streaming View waiting this long for its client's next request ends the call with DEADLINE_EXCEEDED, so a client that sends nothing frees its worker (not in the original) | no limit |
 ///
 /// ```
 /// use a3grpc::Conf;
@@ -184,6 +185,8 @@ pub struct Conf {
     pub(crate) metrics_port: Option<u16>,
     #[serde(default, deserialize_with = "de::optional_positive")]
     pub(crate) io_threads: Option<usize>,
+    #[serde(default, deserialize_with = "de::optional_seconds")]
+    pub(crate) stream_idle_timeout_seconds: Option<Duration>,
 }
 
 fn yes() -> bool {
@@ -227,6 +230,7 @@ impl Conf {
             reflection: true,
             metrics_port: None,
             io_threads: None,
+            stream_idle_timeout_seconds: None,
         }
     }
 
@@ -321,6 +325,14 @@ impl Conf {
     /// Limits the calls in flight; past it new calls fail at once with RESOURCE_EXHAUSTED.
     pub fn maximum_concurrent_rpcs(mut self, n: usize) -> Conf {
         self.maximum_concurrent_rpcs = Some(n);
+        self
+    }
+
+    /// Ends a streaming call whose View has waited `idle` for the client's next request, with
+    /// DEADLINE_EXCEEDED: a client that opens streams and sends nothing cannot hold the
+    /// workers for ever.
+    pub fn stream_idle_timeout(mut self, idle: Duration) -> Conf {
+        self.stream_idle_timeout_seconds = Some(idle);
         self
     }
 

@@ -46,6 +46,8 @@ pub(crate) struct Runtime {
     codes: StatusCodes,
     interceptors: Vec<Arc<dyn Interceptor>>,
     metrics: Arc<Metrics>,
+    // How long a streaming View waits for a request before its call ends (`conf`).
+    stream_idle: Option<Duration>,
     // Set when a stop's grace period is over and the calls still running are cancelled.
     cut_off: AtomicBool,
 }
@@ -57,6 +59,7 @@ impl Runtime {
         codes: StatusCodes,
         interceptors: Vec<Arc<dyn Interceptor>>,
         metrics: Arc<Metrics>,
+        stream_idle: Option<Duration>,
     ) -> Runtime {
         Runtime {
             pool,
@@ -64,6 +67,7 @@ impl Runtime {
             codes,
             interceptors,
             metrics,
+            stream_idle,
             cut_off: AtomicBool::new(false),
         }
     }

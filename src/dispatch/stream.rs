@@ -80,7 +80,7 @@ fn serve_request_stream<Req: Send + 'static, Resp: Send + 'static>(
 ) {
     let Some(permit) = rt.admit() else { return reject(rt, &ctx, kind, sink, requests) };
     let call = rt.call_info(&ctx, kind);
-    let (requests, release) = read_ahead(&ctx, requests, &call);
+    let (requests, release) = read_ahead(&ctx, requests, &call, rt.stream_idle);
     start_stream(rt, &ctx, sink, permit, call, Some(release), move |rt, call, tx| {
         run_stream(rt, call, tx, |responses, ctx| body(requests, responses, ctx))
     });
@@ -93,6 +93,7 @@ fn read_ahead<T: Send + 'static>(
     ctx: &RpcContext<'_>,
     mut stream: RequestStream<T>,
     call: &Arc<CallInfo>,
+    idle: Option<std::time::Duration>,
 ) -> (Requests<T>, oneshot::Sender<()>) {
     let cancelled = call.cancelled.clone();
     let counted = call.clone();
@@ -124,7 +125,7 @@ fn read_ahead<T: Send + 'static>(
             }
         }
     });
-    (Requests::new(rx, call.cancelled.clone()), release)
+    (Requests::new(rx, call.cancelled.clone(), idle), release)
 }
 
 /// Lets the I/O thread handle what is already queued before this task goes on.

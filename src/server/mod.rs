@@ -164,6 +164,7 @@ impl Server {
             conf.patch_status_code,
             interceptors,
             metrics.clone(),
+            conf.stream_idle_timeout_seconds,
         ));
 
         // Views run on the pool, so the I/O threads only move bytes: half the CPUs are plenty,
