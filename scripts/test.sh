@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 source scripts/setup.sh --python
 
 # The library's modules depend one way only: each on those before it in this order, the
-# README's Layout table. The graph tool lives beside the repository with the project's shared
+# ARCHITECTURE.md's Layout table. The graph tool lives beside the repository with the project's shared
 # tools.
 layers="error wire codec engine metrics method reflection channel call view interceptor dispatch servicer conf server client"
 graph="../shared/tools/module-graph.py"
@@ -22,7 +22,7 @@ if [ -f "$graph" ]; then
         for (i = 1; i <= k; i++) if (at[d[i]] >= at[m]) { print "  " m " uses " d[i] ", which comes after it"; bad = 1 }
       }
       END { exit bad }'; then
-    say "a module uses one listed after it (README, Layout)"
+    say "a module uses one listed after it (ARCHITECTURE.md, Layout)"
     exit 1
   fi
 fi

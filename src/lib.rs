@@ -23,6 +23,11 @@
 //!
 //! [build-dependencies]
 //! a3grpc-build = { path = "../a3grpc/a3grpc-build" }
+//!
+//! # a3grpc's engine, with its fixes; `bash ../a3grpc/scripts/engine.sh .` links engine/ here.
+//! [patch.crates-io]
+//! grpcio-sys = { path = "engine/grpcio-sys" }
+//! grpcio = { path = "engine/grpcio" }
 //! ```
 //!
 //! `build.rs`:
@@ -105,6 +110,77 @@
 //! # }
 //! ```
 //!
+//! # Metrics
+//!
+//! Every server keeps Prometheus metrics with the names and labels of the Go and
+//! Python gRPC Prometheus packages, so their dashboards work: `grpc_server_started_total`,
+//! `grpc_server_handled_total{grpc_type,grpc_service,grpc_method,grpc_code}` (codes spelled as
+//! Go does: `OK`, `NotFound`, `Code(599)`), `grpc_server_msg_received_total`,
+//! `grpc_server_msg_sent_total` and the `grpc_server_handling_seconds` histogram (from the call's
+//! arrival, so time waiting for a worker counts). `handled` has one more label, `a3_error`, the
+//! a3 error name (`NotFoundError`, `ServerUnknownError`, empty for other endings), whatever
+//! `patch_status_code` sends. The worker pool's load: `a3grpc_pool_workers`,
+//! `a3grpc_pool_busy_workers`, `a3grpc_pool_queued_calls`, `a3grpc_server_refused_total` (over
+//! `maximum_concurrent_rpcs`) and `a3grpc_server_dropped_total` (died while waiting).
+//! `metrics_port = 9100` serves them at `http://host:9100/metrics` (a small blocking HTTP
+//! server on a thread of its own); with several processes, worker *i* serves its own on
+//! `9100 + i` (Prometheus scrapes each; with `metrics_port = 0` each worker logs the port it
+//! got). Or `server.metrics_text()` for your own endpoint. Clients count the same as
+//! `grpc_client_*` (one count per call, retries included in its time; an a3 error under the code
+//! the client expects for it), for every `BaseClient` of the process together: a server's
+//! `/metrics` includes them, and `a3grpc::client_metrics_text()` gives them to a program that
+//! only calls. `tests/metrics.rs` and `tests/client_metrics.rs` scrape them with Python's urllib
+//! and check the counts exactly.
+//!
+//! # More than one server
+//!
+//! A client spreads its calls over several servers with the gRPC core's own load balancing; the
+//! target names them and a channel arg picks the policy (the default, `pick_first`, sends every
+//! call to one server):
+//!
+//! ```rust,ignore
+//! let client = ClientBuilder::new("ipv4:10.0.0.1:50051,10.0.0.2:50051")
+//!     .option("grpc.lb_policy_name", "round_robin")
+//!     .build()?;
+//! ```
+//!
+//! - **An address list** (`ipv4:` or `ipv6:` with comma-separated `host:port`s): round_robin keeps
+//!   a connection to each and takes them in turn; a server that stops (or whose connection
+//!   breaks) gets no calls until it is back, and calls that never reached it are retried on
+//!   another. `tests/scale_out.rs` checks both with two servers.
+//! - **A DNS name** (`dns:///api.internal:50051`, e.g. a Kubernetes *headless* service, whose
+//!   name resolves to every pod): the core re-resolves when a connection drops, so pods that come
+//!   and go are picked up. A normal (ClusterIP) Kubernetes service has one address, and one HTTP/2
+//!   connection then pins a client to one pod: use a headless service, or a proxy.
+//! - **Health-checked balancing**: with `health = true` (the default) each server serves
+//!   `grpc.health.v1.Health`; the core's client-side health checking uses it when the client's
+//!   service config asks for it (`.option("grpc.service_config",
+//!   r#"{"loadBalancingConfig":[{"round_robin":{}}],"healthCheckConfig":{"serviceName":""}}"#)`),
+//!   and a server that is stopping reports NOT_SERVING at once, so it gets no new calls during
+//!   its grace period.
+//! - **Per machine**, `process_count` workers share one port (`process_count`); the kernel spreads
+//!   *connections* over them, so many clients spread well and one client with one connection does
+//!   not: give that client round_robin over several servers instead.
+//! - **A proxy in front** (Envoy, nginx `grpc_pass`, a cloud L7 load balancer) balances per call
+//!   and is the place for TLS termination and HTTP/2 limits towards untrusted clients (see the README's Security). a3 errors pass through proxies unchanged: they are ordinary status and
+//!   `grpc-message` trailers.
+//!
+//! # Differences from the Python original
+//!
+//! - `patch_status_code` is per server and per client, never process-global.
+//! - `health` and `reflection` are keys the original does not have (both default `true`), and
+//!   `metrics_port` (default off).
+//! - The server binds its port exclusively (the C core's default `SO_REUSEPORT` would let a second
+//!   server start silently on a busy port); set `grpc.so_reuseport` in `options` to change it.
+//! - No `sys.exit` in the client; no retry of non-idempotent failures unless asked.
+//! - TLS without client certificates is possible, and half a TLS setup is an error, not plaintext.
+//! - All four RPC kinds, with deadlines, cancellation and metadata in every View.
+//! - Interceptors take settings and can be given in code; health checking and worker supervision
+//!   (restarts, exit status) are built in.
+//! - Logs go through the `log` facade; the C core's own messages come under target `grpcio`
+//!   (filter its chatty INFO with `grpcio=warn`).
+//!
+//!
 //! [a3grpc]: https://pypi.org/project/a3grpc/
 //! [a3grpc-build]: https://docs.rs/a3grpc-build
 //! [grpcio]: https://docs.rs/grpcio/0.13
@@ -114,7 +190,7 @@
 // The generated code names `::a3grpc::protobuf`, in this crate too.
 extern crate self as a3grpc;
 
-// Each module uses only those before it in the README's Layout table (the order scripts/test.sh
+// Each module uses only those before it in ARCHITECTURE.md's Layout table (the order scripts/test.sh
 // checks), never one after it.
 mod call;
 mod channel;
