@@ -232,7 +232,6 @@ pub use channel::OptionValue;
 pub use client::{
     BaseClient, CallOptions, ClientBuilder, ClientInterceptor, Headers, RequestSender, ResponseStream, RetryPolicy,
 };
-pub use codec::{de_bounded, MAX_NESTING};
 pub use conf::{register_interceptor, register_mappings, Conf, ConfError, ServicerMappings};
 pub use error::{A3Error, Code, Error, ErrorKind, Side, StatusCodes};
 pub use interceptor::{BearerAuth, BearerToken, Interceptor, Outcome, RequestId, RequestIdValue, RequestLog};
@@ -243,8 +242,22 @@ pub use servicer::Servicer;
 pub use view::{
     BidiView, ClientStreamingView, Context, Requests, Responses, ServerStreamingView, StreamError, UnaryView,
 };
+
+/// What only generated code (and tests of the wire format) name: `a3grpc-build` emits these
+/// paths. Not part of the API; it may change with a3grpc-build.
 #[doc(hidden)]
-pub use wire::error_info;
+pub mod codegen {
+    pub use crate::codec::{de_bounded, MAX_NESTING};
+    pub use crate::wire::error_info;
+
+    /// A generated `METHOD_*` descriptor: grpcio's, with its proto files for reflection.
+    pub const fn method<Req, Resp>(
+        proto_files: &'static [u8],
+        grpc: grpcio::Method<Req, Resp>,
+    ) -> crate::Method<Req, Resp> {
+        crate::Method::new(proto_files, grpc)
+    }
+}
 
 /// The grpcio crate a3grpc is built on, for the generated code and its types.
 pub use grpcio;

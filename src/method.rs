@@ -23,10 +23,9 @@ pub struct Method<Req, Resp> {
 }
 
 impl<Req, Resp> Method<Req, Resp> {
-    /// For generated code: `proto_files` is a serialized `FileDescriptorSet` holding the file
-    /// that declares `grpc` and the files it imports.
-    #[doc(hidden)]
-    pub const fn new(proto_files: &'static [u8], grpc: grpcio::Method<Req, Resp>) -> Method<Req, Resp> {
+    /// `proto_files` is a serialized `FileDescriptorSet` holding the file that declares `grpc`
+    /// and the files it imports. Generated code calls it as `a3grpc::codegen::method`.
+    pub(crate) const fn new(proto_files: &'static [u8], grpc: grpcio::Method<Req, Resp>) -> Method<Req, Resp> {
         Method { grpc, proto_files }
     }
 }

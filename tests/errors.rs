@@ -90,7 +90,7 @@ fn the_wire_carries_499_599_the_json_body_and_error_info() {
     assert_eq!(i32::from(status.code()), 499);
     let body: serde_json::Value = serde_json::from_str(status.message()).unwrap();
     assert_eq!(body, serde_json::json!({"status": "NotFoundError", "message": "msg ☺"}));
-    let (name, side, _) = a3grpc::error_info(status.details()).expect("ErrorInfo in grpc-status-details-bin");
+    let (name, side, _) = a3grpc::codegen::error_info(status.details()).expect("ErrorInfo in grpc-status-details-bin");
     assert_eq!((name.as_str(), side), ("NotFoundError", Some(Side::Client)));
 
     let status = raw_status(server.port(), "ServerKnownError");

@@ -1,6 +1,6 @@
 //! Which RPCs carry message types that can contain themselves (directly, or through other
 //! types, `oneof`s and maps: `google.protobuf.Struct` does). Their `METHOD_*` descriptors
-//! decode with `a3grpc::de_bounded`, because protobuf 2.28 reads some of those fields by
+//! decode with `a3grpc::codegen::de_bounded`, because protobuf 2.28 reads some of those fields by
 //! unbounded recursion; every other RPC keeps grpcio's plain decoder and pays nothing.
 
 use std::collections::{BTreeMap, BTreeSet};

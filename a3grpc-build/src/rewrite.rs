@@ -60,7 +60,7 @@ pub(crate) fn describe_methods(code: &str, proto_files: &[u8]) -> String {
             in_method = true;
             out.push_str(&line.replacen(": ::grpcio::Method<", ": ::a3grpc::Method<", 1).replacen(
                 "= ::grpcio::Method {",
-                "= ::a3grpc::Method::new(PROTO_FILES, ::grpcio::Method {",
+                "= ::a3grpc::codegen::method(PROTO_FILES, ::grpcio::Method {",
                 1,
             ));
         } else if in_method && line == "};" {
@@ -81,7 +81,7 @@ pub(crate) fn describe_methods(code: &str, proto_files: &[u8]) -> String {
 }
 
 /// Makes the `METHOD_*` descriptors of the RPCs in `requests` (by path) decode their requests
-/// with `a3grpc::de_bounded`, and those in `responses` their responses.
+/// with `a3grpc::codegen::de_bounded`, and those in `responses` their responses.
 pub(crate) fn bound_nesting(code: &str, requests: &BTreeSet<String>, responses: &BTreeSet<String>) -> String {
     const PLAIN: &str = "::grpcio::pb_de";
     let mut out = String::with_capacity(code.len());
@@ -94,7 +94,7 @@ pub(crate) fn bound_nesting(code: &str, requests: &BTreeSet<String>, responses: 
         let bounded = (trimmed.starts_with("req_mar:") && requests.contains(path))
             || (trimmed.starts_with("resp_mar:") && responses.contains(path));
         if bounded {
-            out.push_str(&line.replace(PLAIN, "::a3grpc::de_bounded"));
+            out.push_str(&line.replace(PLAIN, "::a3grpc::codegen::de_bounded"));
         } else {
             out.push_str(line);
         }
@@ -223,8 +223,8 @@ mod tests {
                     req_mar: M { ser: ::grpcio::pb_ser, de: ::grpcio::pb_de },\n";
         let deep = BTreeSet::from(["/p.S/Deep".to_owned()]);
         let out = bound_nesting(code, &deep, &BTreeSet::new());
-        assert_eq!(out.matches("::a3grpc::de_bounded").count(), 1);
-        assert!(out.lines().nth(1).unwrap().contains("de: ::a3grpc::de_bounded"));
+        assert_eq!(out.matches("::a3grpc::codegen::de_bounded").count(), 1);
+        assert!(out.lines().nth(1).unwrap().contains("de: ::a3grpc::codegen::de_bounded"));
     }
 
     #[test]
@@ -232,7 +232,7 @@ mod tests {
         let code = "pub const METHOD_S_A: ::grpcio::Method<A, B> = ::grpcio::Method {\n    name: \"/S/A\",\n};\n";
         let out = describe_methods(code, &[0x0a, 0xff]);
         assert!(out.starts_with(
-            "pub const METHOD_S_A: ::a3grpc::Method<A, B> = ::a3grpc::Method::new(PROTO_FILES, ::grpcio::Method {\n"
+            "pub const METHOD_S_A: ::a3grpc::Method<A, B> = ::a3grpc::codegen::method(PROTO_FILES, ::grpcio::Method {\n"
         ));
         assert!(out.contains("\n});\n"));
         assert!(out.ends_with("const PROTO_FILES: &[u8] = b\"\\x0a\\xff\";\n"));
