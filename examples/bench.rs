@@ -132,7 +132,7 @@ async fn one_call(client: &Client, s: &Scenario, req: &HelloRequest) -> Result<u
 
 fn status_name(err: &grpcio::Error) -> String {
     match err {
-        grpcio::Error::RpcFailure(status) => a3grpc::Code::new(status.code().into()).to_string(),
+        grpcio::Error::RpcFailure(status) => a3grpc::error::Code::new(status.code().into()).to_string(),
         other => other.to_string(),
     }
 }

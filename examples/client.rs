@@ -7,7 +7,8 @@
 use a3grpc_examples::hello;
 use std::process::ExitCode;
 
-use a3grpc::{A3Error, BaseClient, CallOptions, ClientBuilder, Error};
+use a3grpc::client::ClientBuilder;
+use a3grpc::{A3Error, BaseClient, CallOptions, Error};
 use hello::{HelloReply, HelloRequest};
 use hello::{
     METHOD_GREETER_SAY_HELLO, METHOD_GREETER_SAY_HELLO_BIDI_STREAM, METHOD_GREETER_SAY_HELLO_STREAM_REPLY,

@@ -12,7 +12,8 @@
 use a3grpc_examples::hello;
 use std::process::ExitCode;
 
-use a3grpc::{register_mappings, run_grpc_server, run_grpc_server_with_multiprocessing, Conf, ServerError};
+use a3grpc::server::ServerError;
+use a3grpc::{register_mappings, run_grpc_server, run_grpc_server_with_multiprocessing, Conf};
 
 const MAPPINGS: &str = "app.mappings.servicer_mappings";
 

@@ -1,9 +1,9 @@
-//! The error taxonomy: a3exception's error classes ([`A3Error`], [`ErrorKind`], [`Side`]), the
-//! gRPC status [`Code`], how a3 errors map to codes ([`StatusCodes`], the `patch_status_code`
+//! The errors: a3exception's error classes ([`A3Error`], [`ErrorKind`], [`Side`]), the gRPC
+//! status [`Code`], how a3 errors map to codes ([`StatusCodes`], the `patch_status_code`
 //! setting), and the [`Error`] a client call returns.
-//!
-//! How these travel on the wire (`grpc-status`, the JSON `grpc-message`, the rich error
-//! details) is `wire.rs`, one level up; nothing here touches gRPC.
+
+// How these travel on the wire (`grpc-status`, the JSON `grpc-message`, the rich error
+// details) is `wire.rs`, one level up; nothing here touches gRPC.
 
 use std::fmt;
 
@@ -11,7 +11,7 @@ use std::fmt;
 /// Python original's 499 and 599, for instance).
 ///
 /// ```
-/// use a3grpc::Code;
+/// use a3grpc::error::Code;
 ///
 /// assert_eq!(Code::UNAVAILABLE.to_string(), "UNAVAILABLE");
 /// assert_eq!(Code::new(499).to_string(), "499");
@@ -123,11 +123,12 @@ impl Side {
 /// A user-defined error class: a name and a side, like a subclass of a3exception's `Error`.
 ///
 /// Declare it once as a constant, return it from Views with [`A3Error::custom`], and register
-/// it on clients with [`ClientBuilder::error_kind`](crate::ClientBuilder::error_kind) so they
+/// it on clients with [`ClientBuilder::error_kind`](crate::client::ClientBuilder::error_kind) so they
 /// rebuild it as [`A3Error::Custom`].
 ///
 /// ```
-/// use a3grpc::{A3Error, ErrorKind};
+/// use a3grpc::error::ErrorKind;
+/// use a3grpc::A3Error;
 ///
 /// const PAYMENT_REQUIRED: ErrorKind = ErrorKind::client("PaymentRequiredError");
 ///
@@ -181,7 +182,8 @@ const SERVER_UNKNOWN_MESSAGE: &str = "An unexpected error has occurred on the se
 /// never sends, so a client always sees `cause: None`.
 ///
 /// ```
-/// use a3grpc::{A3Error, Side};
+/// use a3grpc::error::Side;
+/// use a3grpc::A3Error;
 ///
 /// let err = A3Error::NotFound("no user 42".into());
 /// assert_eq!(err.name(), "NotFoundError");
@@ -244,7 +246,7 @@ pub enum A3Error {
     },
     /// An a3 error whose class this client has not registered: name, side and message are
     /// still there. Register the class with
-    /// [`ClientBuilder::error_kind`](crate::ClientBuilder::error_kind) to get
+    /// [`ClientBuilder::error_kind`](crate::client::ClientBuilder::error_kind) to get
     /// [`A3Error::Custom`] instead.
     #[error("{name}: {message} (an a3 error class this client has not registered)")]
     Unregistered {
@@ -434,7 +436,7 @@ impl StatusCodes {
     /// Patched codes for client-side and server-side errors.
     ///
     /// They must differ and lie outside the standard range 0..=16; [`Conf`](crate::Conf)
-    /// and [`ClientBuilder`](crate::ClientBuilder) check that when they are built.
+    /// and [`ClientBuilder`](crate::client::ClientBuilder) check that when they are built.
     pub fn patched(client_site_error_code: i32, server_site_error_code: i32) -> StatusCodes {
         StatusCodes::Patched { client_site_error_code, server_site_error_code }
     }
@@ -587,7 +589,7 @@ pub enum Error {
     /// response stream) has the status it ended with.
     #[error("the call has ended; its response has the status")]
     CallEnded,
-    /// A unary call failed on every try the [`RetryPolicy`](crate::RetryPolicy) allowed.
+    /// A unary call failed on every try the [`RetryPolicy`](crate::client::RetryPolicy) allowed.
     #[error("{attempts} tries failed; the first with: {first}; the last with: {last}")]
     RetriesExhausted {
         /// How many tries were made.

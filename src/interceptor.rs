@@ -1,6 +1,7 @@
 //! Server interceptors: code that runs around every View, like Django middleware, and the
-//! three that come with the crate. (Client interceptors are in `client/interceptor.rs`; the
-//! built-ins serve both sides.)
+//! ones that come with the crate. The built-ins [`RequestId`] and [`RequestLog`] serve
+//! clients too (as [`ClientInterceptor`](crate::client::ClientInterceptor)s), and
+//! [`BearerToken`] is the client side of [`BearerAuth`].
 //!
 //! Interceptors run on the worker, before and after the View, for all four RPC kinds. The first in the list is outermost: its `before` runs first and its `after` last.
 //! An interceptor that rejects a call (`before` returns `Err`) ends it with that a3 error; the
@@ -42,7 +43,8 @@ pub struct Outcome<'a> {
 /// A server interceptor. Both methods have defaults, so implement only what you need.
 ///
 /// ```
-/// use a3grpc::{A3Error, Context, Interceptor};
+/// use a3grpc::interceptor::Interceptor;
+/// use a3grpc::{A3Error, Context};
 ///
 /// /// Rejects calls without an `x-tenant` header and hands the tenant to the View.
 /// struct Tenant;
@@ -108,7 +110,8 @@ impl RequestLog {
 /// Tokens are compared in constant time. The client side is [`BearerToken`].
 ///
 /// ```
-/// use a3grpc::{BearerAuth, Conf, Servicer};
+/// use a3grpc::interceptor::BearerAuth;
+/// use a3grpc::{Conf, Servicer};
 ///
 /// let conf = Conf::new("127.0.0.1", 0, Vec::<Servicer>::new()).interceptor(BearerAuth::accepting(["s3cret"]));
 /// ```
@@ -116,7 +119,8 @@ impl RequestLog {
 /// Each type has one role, so the two cannot be mixed up:
 ///
 /// ```compile_fail
-/// use a3grpc::{BearerToken, Conf, Servicer};
+/// use a3grpc::interceptor::BearerToken;
+/// use a3grpc::{Conf, Servicer};
 ///
 /// // A client's token is no server interceptor.
 /// let conf = Conf::new("127.0.0.1", 0, Vec::<Servicer>::new()).interceptor(BearerToken::sending("s3cret"));
@@ -163,7 +167,8 @@ impl Interceptor for BearerAuth {
 /// call. The server side is [`BearerAuth`].
 ///
 /// ```
-/// use a3grpc::{BaseClient, BearerToken};
+/// use a3grpc::interceptor::BearerToken;
+/// use a3grpc::BaseClient;
 ///
 /// let client = BaseClient::builder("127.0.0.1", 50051).interceptor(BearerToken::sending("s3cret")).build()?;
 /// # Ok::<(), a3grpc::Error>(())
@@ -201,7 +206,8 @@ pub struct RequestId;
 /// The request id of a call, attached by [`RequestId`].
 ///
 /// ```
-/// use a3grpc::{Context, RequestIdValue};
+/// use a3grpc::interceptor::RequestIdValue;
+/// use a3grpc::Context;
 ///
 /// fn request_id(ctx: &Context) -> &str {
 ///     ctx.get::<RequestIdValue>().map(RequestIdValue::as_str).unwrap_or("-")

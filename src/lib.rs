@@ -128,7 +128,7 @@
 //! got). Or `server.metrics_text()` for your own endpoint. Clients count the same as
 //! `grpc_client_*` (one count per call, retries included in its time; an a3 error under the code
 //! the client expects for it), for every `BaseClient` of the process together: a server's
-//! `/metrics` includes them, and `a3grpc::client_metrics_text()` gives them to a program that
+//! `/metrics` includes them, and `a3grpc::metrics::client_metrics_text()` gives them to a program that
 //! only calls. `tests/metrics.rs` and `tests/client_metrics.rs` scrape them with Python's urllib
 //! and check the counts exactly.
 //!
@@ -194,17 +194,17 @@ extern crate self as a3grpc;
 // checks), never one after it.
 mod call;
 mod channel;
-mod client;
+pub mod client;
 mod codec;
-mod conf;
+pub mod conf;
 mod dispatch;
 mod engine;
-mod error;
-mod interceptor;
+pub mod error;
+pub mod interceptor;
 mod method;
-mod metrics;
+pub mod metrics;
 mod reflection;
-mod server;
+pub mod server;
 mod servicer;
 mod view;
 mod wire;
@@ -228,16 +228,11 @@ mod proto {
     }
 }
 
-pub use channel::OptionValue;
-pub use client::{
-    BaseClient, CallOptions, ClientBuilder, ClientInterceptor, Headers, RequestSender, ResponseStream, RetryPolicy,
-};
-pub use conf::{register_interceptor, register_mappings, Conf, ConfError, ServicerMappings};
-pub use error::{A3Error, Code, Error, ErrorKind, Side, StatusCodes};
-pub use interceptor::{BearerAuth, BearerToken, Interceptor, Outcome, RequestId, RequestIdValue, RequestLog};
+pub use client::{BaseClient, CallOptions};
+pub use conf::{register_mappings, Conf};
+pub use error::{A3Error, Error};
 pub use method::{Method, RpcMethod};
-pub use metrics::client_metrics_text;
-pub use server::{run_grpc_server, run_grpc_server_with_multiprocessing, Server, ServerError};
+pub use server::{run_grpc_server, run_grpc_server_with_multiprocessing, Server};
 pub use servicer::Servicer;
 pub use view::{
     BidiView, ClientStreamingView, Context, Requests, Responses, ServerStreamingView, StreamError, UnaryView,

@@ -1,8 +1,9 @@
 //! Prometheus metrics of servers and clients, named and labelled as the Go and Python gRPC
 //! Prometheus packages do (`grpc_server_started_total{grpc_type,grpc_service,grpc_method}`,
 //! `grpc_client_...`), so existing dashboards work, plus the a3 error name of each a3 error and
-//! the worker pool's saturation. A server keeps its own registry; the clients of a process
-//! share one. `server/` serves both over HTTP.
+//! the worker pool's saturation. A server keeps its own registry
+//! ([`Server::metrics_text`](crate::Server::metrics_text), or `metrics_port`); the clients of a
+//! process share one ([`client_metrics_text`]).
 
 use std::borrow::Cow;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -103,7 +104,7 @@ pub(crate) fn client_calls() -> &'static Arc<Calls> {
 /// them too.
 ///
 /// ```
-/// assert!(!a3grpc::client_metrics_text().contains("grpc_server_"));
+/// assert!(!a3grpc::metrics::client_metrics_text().contains("grpc_server_"));
 /// ```
 pub fn client_metrics_text() -> String {
     encode(&client_calls().registry.gather())

@@ -7,7 +7,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use a3grpc::{A3Error, BaseClient, CallOptions, ClientBuilder, Code, Error, RetryPolicy};
+use a3grpc::client::{ClientBuilder, RetryPolicy};
+use a3grpc::error::Code;
+use a3grpc::{A3Error, BaseClient, CallOptions, Error};
 use common::*;
 use futures::FutureExt;
 use grpcio::{RpcStatus, RpcStatusCode, ServiceBuilder};
@@ -220,7 +222,7 @@ fn a_timeout_covers_all_tries() {
 
 #[test]
 fn bad_client_settings_are_errors_that_say_what_is_wrong() {
-    let err = BaseClient::builder("127.0.0.1", 1).patch_status_code(a3grpc::StatusCodes::patched(499, 499)).build();
+    let err = BaseClient::builder("127.0.0.1", 1).patch_status_code(a3grpc::error::StatusCodes::patched(499, 499)).build();
     assert!(matches!(err, Err(Error::Usage(ref m)) if m.contains("server_site_error_code")), "{:?}", err.err());
     let err = BaseClient::builder("127.0.0.1", 1).option("grpc.bad\0name", 1).build();
     assert!(matches!(err, Err(Error::Usage(_))));

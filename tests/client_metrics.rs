@@ -11,7 +11,7 @@ use common::*;
 fn client_calls_of_every_kind_are_counted_exactly() {
     let server = start(conf(vec![a3grpc_examples::hello::greeter_servicer()]).metrics_port(0));
     call_every_kind(&client(&server));
-    let from_code = prometheus_samples(&a3grpc::client_metrics_text());
+    let from_code = prometheus_samples(&a3grpc::metrics::client_metrics_text());
     let scraped = prometheus_samples(&scrape_metrics(server.metrics_port().unwrap()).1);
     assert_every_kind_counted(&from_code, "client");
     assert_every_kind_counted(&scraped, "client");

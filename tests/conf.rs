@@ -3,7 +3,9 @@
 
 mod common;
 
-use a3grpc::{register_mappings, Code, Conf, ConfError, Server};
+use a3grpc::conf::ConfError;
+use a3grpc::error::Code;
+use a3grpc::{register_mappings, Conf, Server};
 use common::*;
 
 const NAME: &str = "app.mappings.servicer_mappings";

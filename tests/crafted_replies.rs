@@ -6,13 +6,14 @@ mod common;
 
 use std::time::Duration;
 
-use a3grpc::{CallOptions, Code, Error};
+use a3grpc::error::Code;
+use a3grpc::{CallOptions, Error};
 use common::*;
 
 fn crafted_server() -> (Peer, a3grpc::BaseClient) {
     let mut server = Peer::spawn(python_script("crafted_server.py"));
     let port = server.port("listening on 127.0.0.1:");
-    let client = a3grpc::BaseClient::builder("127.0.0.1", port).retry(a3grpc::RetryPolicy::never()).build().unwrap();
+    let client = a3grpc::BaseClient::builder("127.0.0.1", port).retry(a3grpc::client::RetryPolicy::never()).build().unwrap();
     (server, client)
 }
 

@@ -5,7 +5,8 @@ mod common;
 
 use std::sync::Arc;
 
-use a3grpc::{A3Error, Code, Error, ErrorKind, Side, StatusCodes};
+use a3grpc::error::{Code, ErrorKind, Side, StatusCodes};
+use a3grpc::{A3Error, Error};
 use common::*;
 use futures::FutureExt;
 use grpcio::{RpcStatus, ServiceBuilder};

@@ -5,10 +5,10 @@ mod common;
 
 use std::sync::{Arc, Mutex, OnceLock};
 
-use a3grpc::{
-    register_interceptor, A3Error, BaseClient, BearerAuth, BearerToken, CallOptions, ClientInterceptor, Conf, Context, Error,
-    Interceptor, Outcome, RequestId, RequestIdValue, RequestLog, RetryPolicy, Server,
-};
+use a3grpc::client::{ClientInterceptor, RetryPolicy};
+use a3grpc::conf::register_interceptor;
+use a3grpc::interceptor::{BearerAuth, BearerToken, Interceptor, Outcome, RequestId, RequestIdValue, RequestLog};
+use a3grpc::{A3Error, BaseClient, CallOptions, Conf, Context, Error, Server};
 use common::hello::{
     METHOD_GREETER_SAY_HELLO_BIDI_STREAM as BIDI, METHOD_GREETER_SAY_HELLO_STREAM_REPLY as SERVER_STREAM,
     METHOD_GREETER_SAY_STREAM_HELLO_REPLY as CLIENT_STREAM,
@@ -241,7 +241,7 @@ fn calls_refused_before_any_interceptor_ran_still_reach_them() {
     let held = std::thread::spawn(move || say_hello(&holder, "hold"));
     started.recv_timeout(std::time::Duration::from_secs(30)).expect("the first call runs");
     let refused = say_hello(&client(&server), "x").unwrap_err();
-    assert_eq!(refused.code(), Some(a3grpc::Code::RESOURCE_EXHAUSTED));
+    assert_eq!(refused.code(), Some(a3grpc::error::Code::RESOURCE_EXHAUSTED));
     drop(open);
     held.join().unwrap().unwrap();
     let log = log.lock().unwrap();
@@ -311,7 +311,7 @@ fn a_call_whose_deadline_passed_while_its_view_ran_is_reported_as_the_client_saw
             &request(name),
             &CallOptions::new().timeout(std::time::Duration::from_millis(200)),
         );
-        assert_eq!(late.unwrap_err().code(), Some(a3grpc::Code::DEADLINE_EXCEEDED));
+        assert_eq!(late.unwrap_err().code(), Some(a3grpc::error::Code::DEADLINE_EXCEEDED));
         // Only now, with the client's answer in, does the View return.
         gate_tx.send(()).unwrap();
         let seen = codes.recv_timeout(std::time::Duration::from_secs(10)).expect("after() ran");

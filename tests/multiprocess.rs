@@ -181,7 +181,7 @@ fn a_second_sigterm_stops_the_workers_at_once() {
     let port = supervisor.port("listening on 127.0.0.1:");
     supervisor.wait_for_new("listening on");
     supervisor.wait_for_new("listening on");
-    let client = BaseClient::builder("127.0.0.1", port).retry(a3grpc::RetryPolicy::never()).build().unwrap();
+    let client = BaseClient::builder("127.0.0.1", port).retry(a3grpc::client::RetryPolicy::never()).build().unwrap();
     let call = std::thread::spawn(move || say_hello(&client, "wait"));
     supervisor.wait_for("STARTED wait");
     supervisor.terminate();

@@ -2,7 +2,8 @@
 
 mod common;
 
-use a3grpc::{A3Error, Error, Side};
+use a3grpc::error::Side;
+use a3grpc::{A3Error, Error};
 use common::*;
 use serde_json::{json, Value};
 

@@ -5,7 +5,8 @@ mod common;
 
 use std::collections::HashMap;
 
-use a3grpc::{A3Error, ClientBuilder, Server};
+use a3grpc::client::ClientBuilder;
+use a3grpc::{A3Error, Server};
 use common::*;
 
 /// A server whose greeting names it, so the client can tell who answered.

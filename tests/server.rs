@@ -9,7 +9,9 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use a3grpc::{A3Error, CallOptions, Code, Error, Server, ServerError, Servicer};
+use a3grpc::error::Code;
+use a3grpc::server::ServerError;
+use a3grpc::{A3Error, CallOptions, Error, Server, Servicer};
 use common::*;
 use crossbeam_channel::{unbounded, Receiver, Sender};
 
@@ -496,8 +498,8 @@ fn a_port_the_core_cannot_bind_is_an_error_with_the_cores_reason() {
 #[test]
 fn an_inline_view_runs_on_an_io_thread_with_the_same_errors_panic_guard_and_interceptors() {
     struct Count(Arc<AtomicUsize>);
-    impl a3grpc::Interceptor for Count {
-        fn after(&self, _: &a3grpc::Context, _: &a3grpc::Outcome<'_>) {
+    impl a3grpc::interceptor::Interceptor for Count {
+        fn after(&self, _: &a3grpc::Context, _: &a3grpc::interceptor::Outcome<'_>) {
             self.0.fetch_add(1, Ordering::SeqCst);
         }
     }

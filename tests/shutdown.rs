@@ -8,7 +8,9 @@ use std::process::Command;
 use std::thread;
 use std::time::Duration;
 
-use a3grpc::{run_grpc_server, Code, Error, RequestLog};
+use a3grpc::error::Code;
+use a3grpc::interceptor::RequestLog;
+use a3grpc::{run_grpc_server, Error};
 use common::*;
 
 const CHILD: &str = "A3GRPC_TEST_SERVER_PROCESS";
@@ -50,7 +52,7 @@ fn sigterm_finishes_in_flight_calls_within_the_grace_period_then_cancels_and_exi
         .env(CHILD, "1");
     let mut server = Peer::spawn(command);
     let port = server.port("listening on 127.0.0.1:");
-    let client = a3grpc::BaseClient::builder("127.0.0.1", port).retry(a3grpc::RetryPolicy::never()).build().unwrap();
+    let client = a3grpc::BaseClient::builder("127.0.0.1", port).retry(a3grpc::client::RetryPolicy::never()).build().unwrap();
 
     let finishing = {
         let client = client.clone();
@@ -167,7 +169,7 @@ fn a_second_sigterm_cuts_the_grace_period_short() {
     }
     let mut server = spawn_signals_process("a_second_sigterm_cuts_the_grace_period_short", "wait");
     let port = server.port("listening on 127.0.0.1:");
-    let client = a3grpc::BaseClient::builder("127.0.0.1", port).retry(a3grpc::RetryPolicy::never()).build().unwrap();
+    let client = a3grpc::BaseClient::builder("127.0.0.1", port).retry(a3grpc::client::RetryPolicy::never()).build().unwrap();
     let call = thread::spawn(move || say_hello(&client, "x"));
     server.wait_for("STARTED");
     server.terminate();

@@ -3,7 +3,9 @@
 
 mod common;
 
-use a3grpc::{BaseClient, Code, Conf, Error, RetryPolicy, Server};
+use a3grpc::client::RetryPolicy;
+use a3grpc::error::Code;
+use a3grpc::{BaseClient, Conf, Error, Server};
 use common::*;
 
 fn tls_server(pki: &Pki, mutual: bool) -> Server {
@@ -14,7 +16,7 @@ fn tls_server(pki: &Pki, mutual: bool) -> Server {
     start(conf)
 }
 
-fn tls_client(server: &Server) -> a3grpc::ClientBuilder {
+fn tls_client(server: &Server) -> a3grpc::client::ClientBuilder {
     BaseClient::builder("127.0.0.1", server.port()).retry(RetryPolicy::never())
 }
 

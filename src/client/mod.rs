@@ -1,7 +1,6 @@
-//! `BaseClient`: blocking calls that return the response or a typed error. It uses only the
-//! layers below the server (`error.rs`, `wire.rs`, `channel.rs`); `options.rs` holds the
-//! per-call settings and retries, `stream.rs` the streaming calls, `interceptor.rs` the
-//! client interceptors.
+//! The client: [`BaseClient`] (blocking calls that return the response or a typed error), its
+//! [`ClientBuilder`], per-call [`CallOptions`], the [`RetryPolicy`], streams and
+//! [`ClientInterceptor`]s.
 //!
 //! Wrap it in a small struct with one method per RPC, as a subclass of the original's
 //! `BaseClient` would:
@@ -29,6 +28,10 @@
 //! # Ok(())
 //! # }
 //! ```
+
+// Built on the layers below the server only (error, wire, channel): `options.rs` holds the
+// per-call settings and retries, `stream.rs` the streaming calls, `interceptor.rs` the client
+// interceptors.
 
 mod interceptor;
 mod options;
@@ -163,7 +166,7 @@ impl ClientBuilder {
         self
     }
 
-    /// Registers a user-defined error class, so it comes back as [`A3Error::Custom`](crate::A3Error::Custom).
+    /// Registers a user-defined error class, so it comes back as [`A3Error::Custom`].
     pub fn error_kind(mut self, kind: ErrorKind) -> ClientBuilder {
         self.kinds.push(kind);
         self

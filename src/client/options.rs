@@ -28,7 +28,7 @@ fn never_sent(code: Code, message: &str) -> bool {
 /// - the request was never sent: no connection could be made (connection refused, the name
 ///   does not resolve, the TLS handshake failed); or
 /// - the call is idempotent: [`CallOptions::idempotent`], or
-///   [`ClientBuilder::idempotent`](crate::ClientBuilder::idempotent) for the method.
+///   [`ClientBuilder::idempotent`](crate::client::ClientBuilder::idempotent) for the method.
 ///
 /// An UNAVAILABLE that arrives once the call is under way (the server stopping, a connection
 /// lost mid-call, a View that answers it) may come after the View has run, so a call not
@@ -38,7 +38,7 @@ fn never_sent(code: Code, message: &str) -> bool {
 ///
 /// ```
 /// use std::time::Duration;
-/// use a3grpc::RetryPolicy;
+/// use a3grpc::client::RetryPolicy;
 ///
 /// let policy = RetryPolicy::new(3).backoff(Duration::from_millis(50), Duration::from_secs(1));
 /// let never = RetryPolicy::never();
@@ -134,7 +134,7 @@ impl CallOptions {
         self
     }
 
-    /// Adds request metadata in place (for [`ClientInterceptor`](crate::ClientInterceptor)s).
+    /// Adds request metadata in place (for [`ClientInterceptor`](crate::client::ClientInterceptor)s).
     pub fn set_header(&mut self, key: impl Into<String>, value: impl AsRef<[u8]>) {
         self.headers.push((key.into(), value.as_ref().to_vec()));
     }
@@ -151,7 +151,7 @@ impl CallOptions {
         self
     }
 
-    /// Sets the deadline in place (for [`ClientInterceptor`](crate::ClientInterceptor)s).
+    /// Sets the deadline in place (for [`ClientInterceptor`](crate::client::ClientInterceptor)s).
     pub fn set_timeout(&mut self, timeout: Duration) {
         self.timeout = Some(timeout);
     }

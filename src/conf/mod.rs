@@ -1,9 +1,11 @@
-//! `Conf`: the one configuration that starts a server, with the Python original's keys.
-//!
-//! Build it in code, or read it from a TOML or JSON file (`de.rs` reads the values a file
-//! spells its own way). Names in a file (`servicer_mappings`, `interceptors`) resolve through
-//! registries that the program fills at start-up (`registry.rs`). The server takes a `Conf`
-//! that has passed [`Conf::validated`]; nothing here starts anything.
+//! [`Conf`], the one configuration that starts a server, with the Python original's keys:
+//! built in code or read from a TOML or JSON file. Names in a file (`servicer_mappings`,
+//! `interceptors`) resolve through registries the program fills at start-up
+//! ([`register_mappings`], [`register_interceptor`]).
+
+// `de.rs` reads the values a file spells its own way, `registry.rs` holds the name
+// registries. The server takes a `Conf` that has passed `Conf::validated`; nothing here starts
+// anything.
 
 mod de;
 mod registry;
@@ -16,9 +18,11 @@ use std::time::Duration;
 use serde::Deserialize;
 
 pub use registry::{register_interceptor, register_mappings};
+/// The value of a channel arg in `options`: an integer or a string.
+pub use crate::channel::OptionValue;
 pub(crate) use registry::{resolve_interceptors, resolve_mappings, InterceptorSpec};
 
-use crate::channel::{ChannelOption, OptionValue};
+use crate::channel::ChannelOption;
 use crate::error::StatusCodes;
 use crate::interceptor::Interceptor;
 use crate::servicer::Servicer;
@@ -73,7 +77,7 @@ impl ConfError {
 }
 
 /// Where a server's Servicers come from: a name registered with
-/// [`register_mappings`](crate::register_mappings) (what a conf file gives), or a list of
+/// [`register_mappings`] (what a conf file gives), or a list of
 /// [`Servicer`]s in code. Made by `From`, so [`Conf::new`] takes either.
 #[derive(Clone)]
 pub struct ServicerMappings(pub(crate) Mappings);
@@ -146,7 +150,7 @@ impl From<String> for ServicerMappings {
 /// let err = Conf::from_json_str(r#"{"host": "127.0.0.1", "port": "x", "servicer_mappings": "m"}"#)
 ///     .unwrap_err();
 /// assert_eq!(err.key(), "port");
-/// # Ok::<(), a3grpc::ConfError>(())
+/// # Ok::<(), a3grpc::conf::ConfError>(())
 /// ```
 #[derive(Debug, Clone, Deserialize)]
 // An inherent `Conf::deserialize`, not a public `Deserialize` impl: every way in goes through

@@ -64,7 +64,7 @@ static MAPPINGS: Registry<Vec<Servicer>> = Registry::new("servicer mappings", "s
 ///     port = 0
 ///     servicer_mappings = "app.mappings.servicer_mappings"
 /// "#)?;
-/// # Ok::<(), a3grpc::ConfError>(())
+/// # Ok::<(), a3grpc::conf::ConfError>(())
 /// ```
 pub fn register_mappings(name: impl Into<String>, servicers: Vec<Servicer>) {
     MAPPINGS.insert(name.into(), servicers);
@@ -132,7 +132,8 @@ static INTERCEPTORS: Registry<Box<Factory>> = Registry::new("interceptor", "inte
 ///
 /// ```
 /// use std::sync::Arc;
-/// use a3grpc::{register_interceptor, Interceptor, RequestLog};
+/// use a3grpc::conf::register_interceptor;
+/// use a3grpc::interceptor::{Interceptor, RequestLog};
 ///
 /// register_interceptor("app.Logging", |_settings| Ok(Arc::new(RequestLog) as Arc<dyn Interceptor>));
 /// ```

@@ -1,14 +1,14 @@
 //! The server: from a [`Conf`] to a listening gRPC server, and its graceful stop.
-//!
-//! 1. [`run_grpc_server`] starts a [`Server`] and blocks until SIGINT/SIGTERM.
-//! 2. [`Server::start`] resolves the conf's Servicers and interceptors, starts the worker pool,
-//!    registers every View with grpcio and binds the port. From then on calls flow through
-//!    `dispatch/`.
-//! 3. [`Server::shutdown`] stops accepting, gives in-flight calls the grace period, then
-//!    cancels the rest.
-//!
-//! `supervisor.rs` runs several server processes on one port; `exporter.rs` serves the
-//! metrics over HTTP.
+//! [`run_grpc_server`] starts a [`Server`] and blocks until SIGINT/SIGTERM;
+//! [`run_grpc_server_with_multiprocessing`] does it from several processes on one port.
+
+// 1. `Server::start` resolves the conf's Servicers and interceptors, starts the worker pool,
+//    registers every View with grpcio and binds the port. From then on calls flow through
+//    `dispatch/`.
+// 2. `Server::shutdown` stops accepting, gives in-flight calls the grace period, then cancels
+//    the rest.
+// `supervisor.rs` runs several server processes on one port, `signals.rs` claims SIGINT and
+// SIGTERM while one runs, `exporter.rs` serves the metrics over HTTP.
 
 mod exporter;
 mod signals;
@@ -119,7 +119,7 @@ pub fn run_grpc_server(conf: Conf) -> Result<(), ServerError> {
 /// let server = Server::start(Conf::new("127.0.0.1", 0, vec![Servicer::new()]))?;
 /// println!("serving on port {}", server.port());
 /// server.shutdown();
-/// # Ok::<(), a3grpc::ServerError>(())
+/// # Ok::<(), a3grpc::server::ServerError>(())
 /// ```
 pub struct Server {
     grpc: Option<grpcio::Server>,
@@ -266,7 +266,7 @@ impl Server {
     ///
     /// let server = Server::start(Conf::new("127.0.0.1", 0, Vec::<Servicer>::new()))?;
     /// assert!(server.metrics_text().contains("a3grpc_pool_busy_workers 0"));
-    /// # Ok::<(), a3grpc::ServerError>(())
+    /// # Ok::<(), a3grpc::server::ServerError>(())
     /// ```
     pub fn metrics_text(&self) -> String {
         self.metrics.text()

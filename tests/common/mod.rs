@@ -12,7 +12,8 @@ use std::sync::mpsc;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use a3grpc::{A3Error, BaseClient, ClientBuilder, Conf, Context, RetryPolicy, Server, Servicer, UnaryView};
+use a3grpc::client::{ClientBuilder, RetryPolicy};
+use a3grpc::{A3Error, BaseClient, Conf, Context, Server, Servicer, UnaryView};
 #[allow(unused_imports)]
 pub use hello::{reply, request};
 pub use hello::{HelloReply, HelloRequest, METHOD_GREETER_SAY_HELLO};
