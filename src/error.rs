@@ -123,7 +123,7 @@ impl Side {
 /// A user-defined error class: a name and a side, like a subclass of a3exception's `Error`.
 ///
 /// Declare it once as a constant, return it from Views with [`A3Error::custom`], and register
-/// it on clients with [`ClientBuilder::error_kind`](crate::client::ClientBuilder::error_kind) so they
+/// it on clients with `ClientBuilder::error_kind` (in [`a3grpc::client`](../client/index.html)) so they
 /// rebuild it as [`A3Error::Custom`].
 ///
 /// ```
@@ -246,7 +246,7 @@ pub enum A3Error {
     },
     /// An a3 error whose class this client has not registered: name, side and message are
     /// still there. Register the class with
-    /// [`ClientBuilder::error_kind`](crate::client::ClientBuilder::error_kind) to get
+    /// `ClientBuilder::error_kind` to get
     /// [`A3Error::Custom`] instead.
     #[error("{name}: {message} (an a3 error class this client has not registered)")]
     Unregistered {
@@ -436,7 +436,7 @@ impl StatusCodes {
     /// Patched codes for client-side and server-side errors.
     ///
     /// They must differ and lie outside the standard range 0..=16; [`Conf`](crate::Conf)
-    /// and [`ClientBuilder`](crate::client::ClientBuilder) check that when they are built.
+    /// and `ClientBuilder` check that when they are built.
     pub fn patched(client_site_error_code: i32, server_site_error_code: i32) -> StatusCodes {
         StatusCodes::Patched { client_site_error_code, server_site_error_code }
     }
@@ -589,7 +589,7 @@ pub enum Error {
     /// response stream) has the status it ended with.
     #[error("the call has ended; its response has the status")]
     CallEnded,
-    /// A unary call failed on every try the [`RetryPolicy`](crate::client::RetryPolicy) allowed.
+    /// A unary call failed on every try the client's `RetryPolicy` allowed.
     #[error("{attempts} tries failed; the first with: {first}; the last with: {last}")]
     RetriesExhausted {
         /// How many tries were made.

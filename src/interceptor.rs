@@ -1,6 +1,6 @@
 //! Server interceptors: code that runs around every View, like Django middleware, and the
 //! ones that come with the crate. The built-ins [`RequestId`] and [`RequestLog`] serve
-//! clients too (as [`ClientInterceptor`](crate::client::ClientInterceptor)s), and
+//! clients too (as `ClientInterceptor`s, in [`a3grpc::client`](../client/index.html)), and
 //! [`BearerToken`] is the client side of [`BearerAuth`].
 //!
 //! Interceptors run on the worker, before and after the View, for all four RPC kinds. The first in the list is outermost: its `before` runs first and its `after` last.
