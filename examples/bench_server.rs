@@ -9,8 +9,10 @@
 //! * `say_stream_hello_reply` and `say_hello_bidi_stream` as in the hello-world example.
 //!
 //! ```text
-//! bench_server --mode a3|a3-inline|raw [--port 0] [--workers N]
+//! bench_server --mode a3|a3-inline|raw [--port 0] [--workers N] [--max-streams N]
 //! ```
+//! `--max-streams` sets `grpc.max_concurrent_streams` on the a3grpc server (default 256), to
+//! measure what the default limit costs a client that runs many calls on one connection.
 //! Logs `listening on 127.0.0.1:PORT`; stops on SIGTERM.
 
 use a3grpc_examples::hello;
@@ -59,7 +61,7 @@ impl ServerStreamingView for Stream {
     }
 }
 
-fn serve_a3(port: u16, workers: usize, inline: bool) -> Result<(), String> {
+fn serve_a3(port: u16, workers: usize, inline: bool, max_streams: Option<i32>) -> Result<(), String> {
     let servicer = if inline {
         Servicer::new().unary_inline(&METHOD_GREETER_SAY_HELLO, Echo)
     } else {
@@ -69,7 +71,10 @@ fn serve_a3(port: u16, workers: usize, inline: bool) -> Result<(), String> {
         .server_streaming(&METHOD_GREETER_SAY_HELLO_STREAM_REPLY, Stream)
         .client_streaming(&METHOD_GREETER_SAY_STREAM_HELLO_REPLY, hello::CountHellos)
         .bidi(&METHOD_GREETER_SAY_HELLO_BIDI_STREAM, hello::EchoHellos);
-    let conf = a3grpc::Conf::new("127.0.0.1", port, vec![servicer]).max_workers(workers).health(false);
+    let mut conf = a3grpc::Conf::new("127.0.0.1", port, vec![servicer]).max_workers(workers).health(false);
+    if let Some(limit) = max_streams {
+        conf = conf.option("grpc.max_concurrent_streams", limit);
+    }
     a3grpc::run_grpc_server(conf).map_err(|e| e.to_string())
 }
 
@@ -137,6 +142,7 @@ fn main() -> ExitCode {
     let mut mode = "a3".to_owned();
     let mut port = 0u16;
     let mut workers = 16usize;
+    let mut max_streams = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let value = args.next().unwrap_or_default();
@@ -144,6 +150,13 @@ fn main() -> ExitCode {
             "--mode" => mode = value,
             "--port" => port = value.parse().unwrap_or(0),
             "--workers" => workers = value.parse().unwrap_or(16),
+            "--max-streams" => match value.parse() {
+                Ok(limit) => max_streams = Some(limit),
+                Err(_) => {
+                    eprintln!("bench_server: --max-streams takes a number, not {value:?}");
+                    return ExitCode::FAILURE;
+                }
+            },
             other => {
                 eprintln!("bench_server: unknown argument {other}");
                 return ExitCode::FAILURE;
@@ -151,8 +164,8 @@ fn main() -> ExitCode {
         }
     }
     let outcome = match mode.as_str() {
-        "a3" => serve_a3(port, workers, false),
-        "a3-inline" => serve_a3(port, workers, true),
+        "a3" => serve_a3(port, workers, false, max_streams),
+        "a3-inline" => serve_a3(port, workers, true, max_streams),
         "raw" => serve_raw(port),
         other => Err(format!("unknown mode {other}: use a3, a3-inline or raw")),
     };

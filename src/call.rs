@@ -5,12 +5,13 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 #[cfg(not(a3grpc_engine))]
 use std::sync::OnceLock;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use grpcio::{Deadline, Metadata, MetadataBuilder};
 
 use crate::metrics::CallMetrics;
+use crate::sync::{lock, wait_timeout};
 
 /// What the server copies out of grpcio's call context before handing the call to a worker.
 pub(crate) struct CallInfo {
@@ -18,6 +19,8 @@ pub(crate) struct CallInfo {
     pub(crate) peer: String,
     pub(crate) headers: Vec<(String, Vec<u8>)>,
     pub(crate) deadline: Deadline,
+    /// When the caller's deadline passes, if it set one and the engine can tell.
+    pub(crate) deadline_at: Option<Instant>,
     pub(crate) cancelled: Arc<Cancellation>,
     pub(crate) metrics: CallMetrics,
 }
@@ -26,12 +29,14 @@ impl CallInfo {
     pub(crate) fn from_rpc(ctx: &grpcio::RpcContext<'_>, metrics: impl FnOnce(&str) -> CallMetrics) -> Arc<CallInfo> {
         let headers = ctx.request_headers().iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
         let method = String::from_utf8_lossy(ctx.method()).into_owned();
+        let deadline = ctx.deadline();
         Arc::new(CallInfo {
             metrics: metrics(&method),
             method,
             peer: ctx.peer(),
             headers,
-            deadline: ctx.deadline(),
+            deadline,
+            deadline_at: deadline_at(deadline),
             cancelled: Arc::new(Cancellation::default()),
         })
     }
@@ -39,6 +44,18 @@ impl CallInfo {
     pub(crate) fn is_cancelled(&self) -> bool {
         self.cancelled.is_set()
     }
+}
+
+/// The instant a call's deadline passes. grpcio tells the time left only with a3grpc's
+/// engine; without it a View cannot learn its deadline, only whether it has passed.
+#[cfg(a3grpc_engine)]
+fn deadline_at(deadline: Deadline) -> Option<Instant> {
+    deadline.remaining().and_then(|left| Instant::now().checked_add(left))
+}
+
+#[cfg(not(a3grpc_engine))]
+fn deadline_at(_: Deadline) -> Option<Instant> {
+    None
 }
 
 /// The "caller has gone" signal, read by the View's worker and set by the I/O thread, which
@@ -65,7 +82,7 @@ const PROBE_INTERVAL: Duration = Duration::from_millis(5);
 impl Cancellation {
     pub(crate) fn set(&self) {
         self.flag.store(true, Ordering::Release);
-        let _guard = self.lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let _guard = lock(&self.lock);
         self.wake.notify_all();
     }
 
@@ -100,24 +117,16 @@ impl Cancellation {
     /// Blocks up to `timeout` or until the call ends; `true` if it ended.
     pub(crate) fn wait(&self, timeout: Duration) -> bool {
         let until = Instant::now() + timeout;
-        let mut guard = self.lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut guard = lock(&self.lock);
         while !self.is_set() {
             let left = until.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return false;
             }
-            guard = match self.wake.wait_timeout(guard, self.nap(left)) {
-                Ok((guard, _)) => guard,
-                Err(poisoned) => poisoned.into_inner().0,
-            };
+            guard = wait_timeout(&self.wake, guard, self.nap(left));
         }
         true
     }
-}
-
-/// Locks `m`, also after a panic elsewhere: the data behind these locks stays consistent.
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Response metadata a View sets, until it goes out with the first message.

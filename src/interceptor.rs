@@ -12,11 +12,11 @@
 //! | name | type | settings |
 //! |---|---|---|
 //! | `a3grpc.RequestLog` | [`RequestLog`] | none |
-//! | `a3grpc.BearerToken` | [`BearerAuth`] | `tokens = ["..."]` |
+//! | `a3grpc.BearerAuth` | [`BearerAuth`] | `tokens = ["..."]` |
 //! | `a3grpc.RequestId` | [`RequestId`] | none |
 //!
 //! ```toml
-//! interceptors = ["a3grpc.RequestId", "a3grpc.RequestLog", { name = "a3grpc.BearerToken", tokens = ["s3cret"] }]
+//! interceptors = ["a3grpc.RequestId", "a3grpc.RequestLog", { name = "a3grpc.BearerAuth", tokens = ["s3cret"] }]
 //! ```
 
 use std::collections::hash_map::RandomState;

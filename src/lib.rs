@@ -199,6 +199,7 @@ mod codec;
 pub mod conf;
 mod dispatch;
 mod engine;
+mod flow;
 pub mod error;
 pub mod interceptor;
 mod method;
@@ -206,6 +207,7 @@ pub mod metrics;
 mod reflection;
 pub mod server;
 mod servicer;
+mod sync;
 mod view;
 mod wire;
 

@@ -1,7 +1,7 @@
 //! Method descriptors: the `METHOD_*` constants a3grpc-build generates are grpcio's
 //! descriptor plus the proto files that define the method, so a server can describe what it
-//! serves (reflection) without any code from the user. Servicers bind Views to anything that
-//! is [`RpcMethod`], so grpcio's own descriptors (other code generators) still work.
+//! serves (reflection) without any code from the user. Servicers and clients take anything
+//! that is [`RpcMethod`], so grpcio's own descriptors (other code generators) work too.
 
 use std::fmt;
 use std::ops::Deref;
@@ -44,9 +44,10 @@ impl<Req, Resp> fmt::Debug for Method<Req, Resp> {
     }
 }
 
-/// A method descriptor a [`Servicer`](crate::Servicer) binds a View to: the `METHOD_*`
-/// constants a3grpc-build generates ([`Method`]), or grpcio's own [`grpcio::Method`] from
-/// another code generator (then add its proto files with
+/// A method descriptor, the one way to name an RPC on both sides: what a
+/// [`Servicer`](crate::Servicer) binds a View to and what a [`BaseClient`](crate::BaseClient)
+/// calls. It is the `METHOD_*` constants a3grpc-build generates ([`Method`]), or grpcio's own
+/// [`grpcio::Method`] from another code generator (then add its proto files with
 /// [`Servicer::proto_files`](crate::Servicer::proto_files) for reflection).
 pub trait RpcMethod<Req, Resp>: Sync + 'static {
     /// grpcio's descriptor.
@@ -72,4 +73,9 @@ impl<Req: 'static, Resp: 'static> RpcMethod<Req, Resp> for grpcio::Method<Req, R
     fn grpc(&self) -> &grpcio::Method<Req, Resp> {
         self
     }
+}
+
+/// The service and the method of a path `/package.Service/Method`, when it has that shape.
+pub(crate) fn split_path(path: &str) -> Option<(&str, &str)> {
+    path.trim_start_matches('/').split_once('/')
 }

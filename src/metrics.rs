@@ -15,6 +15,7 @@ use prometheus::{
 };
 
 use crate::error::Code;
+use crate::method::split_path;
 
 /// The RPC kinds as the `grpc_type` label spells them.
 #[derive(Debug, Clone, Copy)]
@@ -77,7 +78,7 @@ impl Calls {
 
     /// Counts a call that starts, and returns what counts its messages and its end.
     pub(crate) fn start(self: &Arc<Self>, method: &str, kind: Kind) -> CallMetrics {
-        let (service, name) = method.trim_start_matches('/').split_once('/').unwrap_or(("", method));
+        let (service, name) = split_path(method).unwrap_or(("", method));
         let labels = [kind.label(), service, name];
         self.started.with_label_values(&labels).inc();
         CallMetrics {

@@ -13,7 +13,8 @@ use grpcio::{DuplexSink, Marshaller, MethodType, RequestStream, RpcContext, Serv
 use protobuf::descriptor::{DescriptorProto, FileDescriptorProto, FileDescriptorSet};
 use protobuf::Message;
 
-use crate::method::RpcMethod;
+use crate::error::Code;
+use crate::method::{split_path, RpcMethod};
 use crate::proto::reflection_v1::{
     ErrorResponse, ExtensionNumberResponse, FileDescriptorResponse, ListServiceResponse, ServerReflectionRequest,
     ServerReflectionRequest_oneof_message_request as Request, ServerReflectionResponse, ServiceResponse,
@@ -29,9 +30,6 @@ const V1ALPHA: grpcio::Method<ServerReflectionRequest, ServerReflectionResponse>
     req_mar: Marshaller { ser: grpcio::pb_ser, de: grpcio::pb_de },
     resp_mar: Marshaller { ser: grpcio::pb_ser, de: grpcio::pb_de },
 };
-
-const NOT_FOUND: i32 = 5;
-const UNIMPLEMENTED: i32 = 12;
 
 /// Where proto files for reflection come from.
 #[derive(Clone, Copy)]
@@ -104,7 +102,7 @@ impl Index {
             Some(Request::file_by_filename(name)) => self.file_and_imports(name, &mut response),
             Some(Request::file_containing_symbol(symbol)) => match self.symbols.get(symbol) {
                 Some(file) => self.file_and_imports(file, &mut response),
-                None => error(&mut response, NOT_FOUND, format!("symbol not found: {symbol}")),
+                None => error(&mut response, Code::NOT_FOUND, format!("symbol not found: {symbol}")),
             },
             Some(Request::all_extension_numbers_of_type(name)) if self.symbols.contains_key(name) => {
                 // proto3 has no extensions; a known message has none.
@@ -113,10 +111,10 @@ impl Index {
                 response.set_all_extension_numbers_response(numbers);
             }
             Some(Request::all_extension_numbers_of_type(name)) => {
-                error(&mut response, NOT_FOUND, format!("type not found: {name}"))
+                error(&mut response, Code::NOT_FOUND, format!("type not found: {name}"))
             }
             Some(Request::file_containing_extension(_)) => {
-                error(&mut response, NOT_FOUND, "this server's protos declare no extensions".to_owned())
+                error(&mut response, Code::NOT_FOUND, "this server's protos declare no extensions".to_owned())
             }
             Some(Request::list_services(_)) => {
                 let mut list = ListServiceResponse::new();
@@ -127,7 +125,7 @@ impl Index {
                 }
                 response.set_list_services_response(list);
             }
-            None => error(&mut response, UNIMPLEMENTED, "the request asks for nothing this server knows".to_owned()),
+            None => error(&mut response, Code::UNIMPLEMENTED, "the request asks for nothing this server knows".to_owned()),
         }
         response.set_original_request(request);
         response
@@ -136,7 +134,7 @@ impl Index {
     /// The file `name` first, then every file it imports, directly or not, each once.
     fn file_and_imports(&self, name: &str, response: &mut ServerReflectionResponse) {
         if !self.files.contains_key(name) {
-            return error(response, NOT_FOUND, format!("file not found: {name}"));
+            return error(response, Code::NOT_FOUND, format!("file not found: {name}"));
         }
         let mut files = FileDescriptorResponse::new();
         let mut seen = BTreeSet::new();
@@ -162,9 +160,9 @@ fn message_symbols(name: &str, message: &DescriptorProto, symbols: &mut Vec<Stri
     symbols.extend(message.get_enum_type().iter().map(|e| format!("{name}.{}", e.get_name())));
 }
 
-fn error(response: &mut ServerReflectionResponse, code: i32, message: String) {
+fn error(response: &mut ServerReflectionResponse, code: Code, message: String) {
     let mut error = ErrorResponse::new();
-    error.set_error_code(code);
+    error.set_error_code(code.value());
     error.set_error_message(message);
     response.set_error_response(error);
 }
@@ -181,7 +179,7 @@ pub(crate) fn service(mut served: BTreeSet<String>, sources: &[ProtoSource]) -> 
     let sources: Vec<ProtoSource> =
         sources.iter().copied().chain(own.into_iter().flatten().map(ProtoSource::Set)).collect();
     for method in [&*V1, &V1ALPHA] {
-        if let Some((service, _)) = method.name.trim_start_matches('/').split_once('/') {
+        if let Some((service, _)) = split_path(method.name) {
             served.insert(service.to_owned());
         }
     }

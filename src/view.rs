@@ -8,12 +8,13 @@
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use grpcio::{Metadata, MetadataBuilder};
 
-use crate::call::{lock, CallInfo, Cancellation, HeaderSlot, Out};
+use crate::call::{CallInfo, Cancellation, HeaderSlot, Out};
 use crate::error::{A3Error, Code};
+use crate::sync::lock;
 use crate::wire;
 
 /// A View for a unary RPC: one request in, one response or an a3 error out.
@@ -103,6 +104,32 @@ impl Context {
     /// Whether the caller's deadline has passed.
     pub fn deadline_exceeded(&self) -> bool {
         self.call.deadline.exceeded()
+    }
+
+    /// When the caller's deadline passes, if it set one (from its `grpc-timeout`). A View
+    /// that calls another service passes it on with
+    /// `CallOptions::within(&ctx)` (in [`a3grpc::client`](../a3grpc/client/index.html)).
+    /// Always `None` on an engine without a3grpc's patches.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.call.deadline_at
+    }
+
+    /// The time left until the caller's deadline, zero once it has passed; `None` without
+    /// a deadline.
+    ///
+    /// ```no_run
+    /// # use a3grpc::{A3Error, Context};
+    /// # use std::time::Duration;
+    /// fn handle(ctx: &mut Context) -> Result<(), A3Error> {
+    ///     // Not worth starting a query that needs a second if the caller waits less.
+    ///     if ctx.time_remaining().is_some_and(|left| left < Duration::from_secs(1)) {
+    ///         return Err(A3Error::NotAvailable("not enough time left for the report".into()));
+    ///     }
+    ///     Ok(())
+    /// }
+    /// ```
+    pub fn time_remaining(&self) -> Option<Duration> {
+        self.call.deadline_at.map(|at| at.saturating_duration_since(Instant::now()))
     }
 
     /// Whether the caller has gone: it cancelled, its deadline passed, or the server is

@@ -157,7 +157,7 @@ fn an_unknown_interceptor_name_lists_the_built_in_ones_too() {
     ))
     .unwrap();
     let text = Server::start(conf).err().expect("an unknown interceptor is rejected").to_string();
-    for built_in in ["a3grpc.BearerToken", "a3grpc.RequestId", "a3grpc.RequestLog"] {
+    for built_in in ["a3grpc.BearerAuth", "a3grpc.BearerToken", "a3grpc.RequestId", "a3grpc.RequestLog"] {
         assert!(text.contains(built_in), "{built_in} is listed: {text}");
     }
 }
@@ -175,4 +175,33 @@ fn a_core_arg_given_a_value_of_the_wrong_type_is_an_error_naming_the_option() {
     }
     let err = a3grpc::BaseClient::builder("127.0.0.1", 1).option("grpc.keepalive_time_ms", "10000").build();
     assert!(matches!(err, Err(a3grpc::Error::Usage(ref m)) if m.contains("as an integer")), "{:?}", err.err());
+}
+
+#[test]
+fn the_apps_own_settings_pass_through_the_conf_and_read_into_its_type() {
+    #[derive(serde::Deserialize, Debug, PartialEq)]
+    struct Settings {
+        inventory: String,
+        limits: Limits,
+    }
+    #[derive(serde::Deserialize, Debug, PartialEq)]
+    struct Limits {
+        page_size: u32,
+    }
+    let conf = Conf::from_toml_str(&format!(
+        "{BASE}[app]\ninventory = \"inventory:50051\"\nlimits = {{ page_size = 50 }}\n"
+    ))
+    .unwrap();
+    let settings: Settings = conf.app().unwrap();
+    assert_eq!(settings, Settings { inventory: "inventory:50051".into(), limits: Limits { page_size: 50 } });
+
+    let wrong = Conf::from_toml_str(&format!("{BASE}[app]\ninventory = \"i\"\nlimits = {{ page_size = -1 }}\n")).unwrap();
+    let err = wrong.app::<Settings>().unwrap_err();
+    assert_eq!(err.key(), "app.limits.page_size", "{err}");
+
+    let missing = Conf::from_toml_str(BASE).unwrap().app::<Settings>().unwrap_err();
+    assert_eq!(missing.key(), "app", "{missing}");
+    assert!(missing.to_string().contains("missing field `inventory`"), "{missing}");
+
+    assert_eq!(toml_error(&format!("{BASE}app = 5\n")).key(), "app");
 }

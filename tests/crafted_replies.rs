@@ -62,3 +62,19 @@ fn every_crafted_reply_is_an_error() {
     }
     assert_eq!(call(&client, "ok").unwrap(), "fine", "the client goes on after all of them");
 }
+
+#[test]
+fn a_stream_the_server_refused_is_retried_once_transparently() {
+    // REFUSED_STREAM promises the server processed nothing (RFC 9113, 8.7), as when a server
+    // is over its stream limit: the engine retries such a call once, with no retry policy.
+    let (_server, client) = crafted_server();
+    assert_eq!(call(&client, "refused_once").unwrap(), "answered after 1 refused");
+    match call(&client, "refused_always") {
+        Err(Error::Status { code: Code::UNAVAILABLE, message }) => {
+            assert!(message.contains("RST_STREAM with error code 7"), "{message}")
+        }
+        other => panic!("a stream refused twice fails with UNAVAILABLE, got {other:?}"),
+    }
+    assert_eq!(call(&client, "ok").unwrap(), "fine", "the client goes on");
+}
+

@@ -193,7 +193,7 @@ fn conf_files_name_interceptors_with_their_settings() {
     a3grpc::register_mappings("tests.interceptors.mappings", vec![hello::greeter_servicer()]);
     let base = "host = \"127.0.0.1\"\nport = 0\nservicer_mappings = \"tests.interceptors.mappings\"\n";
     let conf = Conf::from_toml_str(&format!(
-        "{base}interceptors = [\"a3grpc.RequestId\", {{ name = \"a3grpc.BearerToken\", tokens = [\"t1\", \"t2\"] }}, {{ name = \"tests.Recorder\", label = \"r\" }}]"
+        "{base}interceptors = [\"a3grpc.RequestId\", {{ name = \"a3grpc.BearerAuth\", tokens = [\"t1\", \"t2\"] }}, {{ name = \"tests.Recorder\", label = \"r\" }}]"
     ))
     .unwrap();
     let server = Server::start(conf).unwrap();

@@ -114,3 +114,92 @@ pub(crate) const CORE_ARGS: &[(&str, ArgType)] = &[
     ("grpc.workaround.cronet_compression", Int),
     ("grpc.TEST_ONLY_DO_NOT_USE_IN_PROD.xds_bootstrap_config", Str),
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn type_of(name: &str) -> Option<ArgType> {
+        CORE_ARGS.iter().find(|(n, _)| *n == name).map(|(_, t)| *t)
+    }
+
+    #[test]
+    fn every_arg_is_listed_once() {
+        let mut names: Vec<&str> = CORE_ARGS.iter().map(|(name, _)| *name).collect();
+        let listed = names.len();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), listed);
+        assert_eq!(listed, 94);
+    }
+
+    #[test]
+    fn every_arg_is_a_grpc_arg_and_none_is_internal() {
+        for (name, _) in CORE_ARGS {
+            assert!(name.starts_with("grpc."), "{name}");
+            assert!(!name.starts_with("grpc.internal."), "{name}");
+            assert!(!name.contains(char::is_whitespace), "{name}");
+        }
+    }
+
+    #[test]
+    fn the_args_users_set_most_are_read_as_integers() {
+        for name in [
+            "grpc.max_receive_message_length",
+            "grpc.max_send_message_length",
+            "grpc.keepalive_time_ms",
+            "grpc.keepalive_timeout_ms",
+            "grpc.keepalive_permit_without_calls",
+            "grpc.http2.max_pings_without_data",
+            "grpc.max_concurrent_streams",
+            "grpc.max_connection_idle_ms",
+            "grpc.max_metadata_size",
+            "grpc.enable_retries",
+            "grpc.so_reuseport",
+            "grpc.default_compression_algorithm",
+        ] {
+            assert_eq!(type_of(name), Some(ArgType::Int), "{name}");
+        }
+    }
+
+    #[test]
+    fn names_addresses_and_configs_are_read_as_strings() {
+        for name in [
+            "grpc.default_authority",
+            "grpc.ssl_target_name_override",
+            "grpc.primary_user_agent",
+            "grpc.secondary_user_agent",
+            "grpc.lb_policy_name",
+            "grpc.service_config",
+            "grpc.http_proxy",
+            "grpc.optimization_target",
+            "grpc.TEST_ONLY_DO_NOT_USE_IN_PROD.xds_bootstrap_config",
+        ] {
+            assert_eq!(type_of(name), Some(ArgType::Str), "{name}");
+        }
+    }
+
+    #[test]
+    fn core_objects_are_pointers() {
+        for name in [
+            "grpc.resource_quota",
+            "grpc.socket_mutator",
+            "grpc.socket_factory",
+            "grpc.ssl_session_cache",
+            "grpc.authorization_policy_provider",
+            "grpc.mobile_log_context",
+            "grpc.experimental.grpclb_channel_args",
+        ] {
+            assert_eq!(type_of(name), Some(ArgType::Pointer), "{name}");
+        }
+        let pointers = CORE_ARGS.iter().filter(|(_, t)| *t == ArgType::Pointer).count();
+        assert_eq!(pointers, 7);
+    }
+
+    #[test]
+    fn the_cores_own_misspelling_is_kept_as_the_core_spells_it() {
+        // GRPC_ARG_MIN_MESSAGE_SIZE_TO_COMPRESS really is "gprc" in the core.
+        assert_eq!(type_of("grpc.gprc_min_message_size_to_compress"), Some(ArgType::Int));
+        assert_eq!(type_of("grpc.grpc_min_message_size_to_compress"), None);
+    }
+}

@@ -53,6 +53,7 @@ pub use stream::{RequestSender, ResponseStream};
 
 use crate::channel::{client_credentials, host_port, options_onto, ChannelOption, OptionValue};
 use crate::error::{A3Error, Code, Error, ErrorKind, StatusCodes};
+use crate::method::RpcMethod;
 use crate::metrics::{client_calls, CallMetrics, Kind};
 use crate::wire;
 use stream::Receiver;
@@ -176,7 +177,8 @@ impl ClientBuilder {
     /// [`RetryPolicy`] lists is retried even when the request may have reached the server.
     /// (Without this, or [`CallOptions::idempotent`], only failures before the request was
     /// sent are retried.)
-    pub fn idempotent<Req, Resp>(mut self, method: &Method<Req, Resp>) -> ClientBuilder {
+    pub fn idempotent<Req, Resp>(mut self, method: &impl RpcMethod<Req, Resp>) -> ClientBuilder {
+        let method = method.grpc();
         self.idempotent.insert(method.name);
         self
     }
@@ -259,14 +261,14 @@ impl BaseClient {
     }
 
     /// Calls the unary RPC `method`.
-    pub fn call<Req, Resp>(&self, method: &Method<Req, Resp>, request: &Req) -> Result<Resp, Error> {
+    pub fn call<Req, Resp>(&self, method: &impl RpcMethod<Req, Resp>, request: &Req) -> Result<Resp, Error> {
         self.call_with_headers(method, request, &CallOptions::default()).map(|(message, _)| message)
     }
 
     /// Calls the unary RPC `method` with a deadline and metadata.
     pub fn call_with<Req, Resp>(
         &self,
-        method: &Method<Req, Resp>,
+        method: &impl RpcMethod<Req, Resp>,
         request: &Req,
         options: &CallOptions,
     ) -> Result<Resp, Error> {
@@ -276,10 +278,11 @@ impl BaseClient {
     /// Calls the unary RPC `method` and also returns the response metadata.
     pub fn call_with_headers<Req, Resp>(
         &self,
-        method: &Method<Req, Resp>,
+        method: &impl RpcMethod<Req, Resp>,
         request: &Req,
         options: &CallOptions,
     ) -> Result<(Resp, Headers), Error> {
+        let method = method.grpc();
         let started = Instant::now();
         let metrics = client_calls().start(method.name, Kind::Unary);
         let options = self.intercepted(method.name, options);
@@ -399,10 +402,11 @@ impl BaseClient {
     /// server takes them) and returns the one response. Streaming calls are never retried.
     pub fn client_streaming<Req: Send + 'static, Resp>(
         &self,
-        method: &Method<Req, Resp>,
+        method: &impl RpcMethod<Req, Resp>,
         requests: impl IntoIterator<Item = Req>,
         options: &CallOptions,
     ) -> Result<Resp, Error> {
+        let method = method.grpc();
         let started = Instant::now();
         let metrics = client_calls().start(method.name, Kind::ClientStream);
         let options = self.intercepted(method.name, options);
@@ -430,10 +434,11 @@ impl BaseClient {
     /// blocking iterator.
     pub fn server_streaming<Req, Resp: Send + 'static>(
         &self,
-        method: &Method<Req, Resp>,
+        method: &impl RpcMethod<Req, Resp>,
         request: &Req,
         options: &CallOptions,
     ) -> Result<ResponseStream<Resp>, Error> {
+        let method = method.grpc();
         let started = Instant::now();
         let metrics = client_calls().start(method.name, Kind::ServerStream);
         let options = self.intercepted(method.name, options);
@@ -447,9 +452,10 @@ impl BaseClient {
     /// with the [`ResponseStream`], in lock-step or from two threads.
     pub fn bidi<Req: Send + 'static, Resp: Send + 'static>(
         &self,
-        method: &Method<Req, Resp>,
+        method: &impl RpcMethod<Req, Resp>,
         options: &CallOptions,
     ) -> Result<(RequestSender<Req>, ResponseStream<Resp>), Error> {
+        let method = method.grpc();
         let started = Instant::now();
         let metrics = client_calls().start(method.name, Kind::BidiStream);
         let options = self.intercepted(method.name, options);

@@ -15,10 +15,9 @@ use grpcio::WriteFlags;
 
 use super::{to_pairs, BaseClient, Headers};
 use crate::error::{Code, Error};
+use crate::flow::{self, STREAM_WINDOW};
 use crate::metrics::CallMetrics;
-
-/// How many requests a streaming call may queue ahead of the network.
-const STREAM_WINDOW: usize = 16;
+use crate::sync::lock;
 
 pub(super) enum Receiver<T> {
     Server(grpcio::ClientSStreamReceiver<T>),
@@ -214,8 +213,6 @@ impl<T: Send + 'static> RequestSender<T> {
         let failure = Arc::new(Mutex::new(None));
         let failed = failure.clone();
         client.client.spawn(async move {
-            // A message with another right behind it goes with the buffer hint; the last of
-            // a burst is flushed, so lock-step ping-pong never waits on a buffer.
             let mut ahead = None;
             loop {
                 let request = match ahead.take() {
@@ -226,11 +223,8 @@ impl<T: Send + 'static> RequestSender<T> {
                     },
                 };
                 ahead = queued.try_recv().ok();
-                let more = ahead.is_some();
-                let flags = WriteFlags::default().buffer_hint(more);
-                let written = if more { sink.feed((request, flags)).await } else { sink.send((request, flags)).await };
-                if let Err(err) = written {
-                    *failed.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(err);
+                if let Err(err) = flow::write(&mut sink, request, ahead.is_some()).await {
+                    *lock(&failed) = Some(err);
                     return;
                 }
             }
@@ -253,7 +247,7 @@ impl<T> RequestSender<T> {
             self.metrics.sent();
             return Ok(());
         }
-        match self.failure.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take() {
+        match lock(&self.failure).take() {
             Some(err) => Err(self.client.error(err)),
             None => Err(Error::CallEnded),
         }

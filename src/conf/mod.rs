@@ -19,7 +19,7 @@ use serde::Deserialize;
 
 pub use registry::{register_interceptor, register_mappings};
 /// The value of a channel arg in `options`: an integer or a string.
-pub use crate::channel::OptionValue;
+pub use crate::channel::{Compression, OptionValue};
 pub(crate) use registry::{resolve_interceptors, resolve_mappings, InterceptorSpec};
 
 use crate::channel::ChannelOption;
@@ -134,6 +134,8 @@ impl From<String> for ServicerMappings {
 /// | `metrics_port` | serve Prometheus metrics at `http://host:metrics_port/metrics`; with several processes, worker *i* on `metrics_port + i` (not in the original) | off |
 /// | `io_threads` | gRPC I/O threads (completion queues) that move bytes and run inline Views (not in the original) | half the CPUs, at least 1 |
 /// | `stream_idle_timeout_seconds` | a streaming View waiting this long for its client's next request ends the call with DEADLINE_EXCEEDED, so a client that sends nothing frees its worker (not in the original) | no limit |
+/// | `app` | the application's own settings, a table a3grpc passes through untouched: read it with [`Conf::app`] | empty |
+/// | `compression` | `"gzip"`, `"deflate"` or `"none"`: how responses are compressed (the original's `grpc.default_compression_algorithm` in `options` works too, and wins) | `"none"` |
 ///
 /// ```
 /// use a3grpc::Conf;
@@ -191,6 +193,10 @@ pub struct Conf {
     pub(crate) io_threads: Option<usize>,
     #[serde(default, deserialize_with = "de::optional_seconds")]
     pub(crate) stream_idle_timeout_seconds: Option<Duration>,
+    #[serde(default)]
+    pub(crate) compression: Option<Compression>,
+    #[serde(default)]
+    pub(crate) app: serde_json::Value,
 }
 
 fn yes() -> bool {
@@ -235,6 +241,8 @@ impl Conf {
             metrics_port: None,
             io_threads: None,
             stream_idle_timeout_seconds: None,
+            compression: None,
+            app: serde_json::Value::Null,
         }
     }
 
@@ -268,10 +276,56 @@ impl Conf {
         conf.validated()
     }
 
+    /// The application's own settings, the conf's `app` table, read into the application's
+    /// type. a3grpc reads nothing in it; errors name the key as the conf's own do. A conf
+    /// without the table reads as an empty one.
+    ///
+    /// ```
+    /// use a3grpc::Conf;
+    ///
+    /// #[derive(Debug, serde::Deserialize)]
+    /// struct Settings {
+    ///     inventory: String,
+    ///     #[serde(default)]
+    ///     page_size: u32,
+    /// }
+    ///
+    /// let conf = Conf::from_toml_str(r#"
+    ///     host = "127.0.0.1"
+    ///     port = 50051
+    ///     servicer_mappings = "shop.mappings.servicer_mappings"
+    ///
+    ///     [app]
+    ///     inventory = "inventory.internal:50051"
+    /// "#)?;
+    /// let settings: Settings = conf.app()?;
+    /// assert_eq!(settings.inventory, "inventory.internal:50051");
+    ///
+    /// let bad = Conf::from_toml_str("host = \"h\"\nport = 1\nservicer_mappings = \"m\"\n[app]\ninventory = 7\n")?;
+    /// assert_eq!(bad.app::<Settings>().unwrap_err().key(), "app.inventory");
+    /// # Ok::<(), a3grpc::conf::ConfError>(())
+    /// ```
+    pub fn app<T: serde::de::DeserializeOwned>(&self) -> Result<T, ConfError> {
+        let table = match &self.app {
+            serde_json::Value::Null => serde_json::Value::Object(serde_json::Map::new()),
+            table => table.clone(),
+        };
+        serde_path_to_error::deserialize(table).map_err(|e| {
+            let key = match e.path().to_string() {
+                path if path == "." => "app".to_owned(),
+                path => format!("app.{path}"),
+            };
+            ConfError::invalid(key, e.inner().to_string())
+        })
+    }
+
     /// Checks what serde cannot: keys whose meaning depends on another key.
     pub(crate) fn validated(self) -> Result<Conf, ConfError> {
         if let Some((key, message)) = self.patch_status_code.problem() {
             return Err(ConfError::invalid(format!("patch_status_code.{key}"), message));
+        }
+        if !matches!(self.app, serde_json::Value::Null | serde_json::Value::Object(_)) {
+            return Err(ConfError::invalid("app", "must be a table of the application's own settings"));
         }
         if self.host.trim().is_empty() {
             return Err(ConfError::invalid("host", "must not be empty"));
@@ -337,6 +391,19 @@ impl Conf {
     /// workers for ever.
     pub fn stream_idle_timeout(mut self, idle: Duration) -> Conf {
         self.stream_idle_timeout_seconds = Some(idle);
+        self
+    }
+
+    /// Compresses responses with `algorithm` (every peer decompresses what it receives).
+    ///
+    /// ```
+    /// use a3grpc::conf::Compression;
+    /// use a3grpc::{Conf, Servicer};
+    ///
+    /// let conf = Conf::new("127.0.0.1", 0, Vec::<Servicer>::new()).compression(Compression::Gzip);
+    /// ```
+    pub fn compression(mut self, algorithm: Compression) -> Conf {
+        self.compression = Some(algorithm);
         self
     }
 

@@ -12,6 +12,7 @@ use serde::Deserialize;
 use super::ConfError;
 use crate::interceptor::{BearerAuth, Interceptor, RequestId, RequestLog};
 use crate::servicer::Servicer;
+use crate::sync::{read, write};
 
 /// A name → value table that conf files refer to, filled by the program at start-up.
 pub(crate) struct Registry<T> {
@@ -28,12 +29,12 @@ impl<T> Registry<T> {
     }
 
     pub(crate) fn insert(&self, name: String, value: T) {
-        let mut entries = self.entries.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut entries = write(&self.entries);
         entries.insert(name, Arc::new(value));
     }
 
     pub(crate) fn get(&self, name: &str) -> Result<Arc<T>, ConfError> {
-        let entries = self.entries.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let entries = read(&self.entries);
         entries.get(name).cloned().ok_or_else(|| ConfError::Unregistered {
             key: self.key,
             what: self.what,
@@ -123,7 +124,7 @@ impl<'de> Deserialize<'de> for InterceptorSpec {
 
 type Factory = dyn Fn(&serde_json::Value) -> Result<Arc<dyn Interceptor>, String> + Send + Sync;
 
-const BUILT_IN_INTERCEPTORS: [&str; 3] = ["a3grpc.BearerToken", "a3grpc.RequestId", "a3grpc.RequestLog"];
+const BUILT_IN_INTERCEPTORS: [&str; 4] = ["a3grpc.BearerAuth", "a3grpc.BearerToken", "a3grpc.RequestId", "a3grpc.RequestLog"];
 
 static INTERCEPTORS: Registry<Box<Factory>> = Registry::new("interceptor", "interceptors", &BUILT_IN_INTERCEPTORS);
 
@@ -176,7 +177,8 @@ fn built_in(name: &str, settings: &serde_json::Value) -> Option<Result<Arc<dyn I
     Some(match name {
         "a3grpc.RequestLog" => no_settings(Arc::new(RequestLog)),
         "a3grpc.RequestId" => no_settings(Arc::new(RequestId)),
-        "a3grpc.BearerToken" => match BearerSettings::deserialize(settings) {
+        // `BearerToken` is the name confs used before the server's check became `BearerAuth`.
+        "a3grpc.BearerAuth" | "a3grpc.BearerToken" => match BearerSettings::deserialize(settings) {
             Ok(s) if !s.tokens.is_empty() => Ok(Arc::new(BearerAuth::accepting(s.tokens))),
             Ok(_) => Err("`tokens` must list at least one token".to_owned()),
             Err(e) => Err(format!("needs `tokens = [\"...\"]`: {e}")),

@@ -2,9 +2,10 @@
 //!
 //! 1. [`serve_unary`]: the request read, admission (`maximum_concurrent_rpcs`) and hand-off
 //!    to the worker pool (`pool.rs`);
-//! 2. [`run_view`], on a worker: drop a call that died in the queue, then [`run_guarded`]: the
-//!    interceptors' `before`, the View, their `after`, and the View's error or panic turned
-//!    into the status that ends the call (`wire.rs`);
+//! 2. [`run_view`], on a worker: drop a call that died in the queue, then [`run_guarded`]:
+//!    [`run_intercepted`] runs the interceptors' `before`, the View and their `after`, and
+//!    settles the call's fate once; [`conclude`] records it and turns the View's error or
+//!    panic into the status that ends the call (`wire.rs`);
 //! 3. [`Replier`], still on the worker: the admission slot freed, the reply sent; the I/O
 //!    thread only keeps the call until its status is out.
 //!
@@ -307,7 +308,7 @@ fn call_ended<T: Send + 'static>(requests: RequestStream<T>) -> crate::call::Pro
     let requests = std::sync::Mutex::new(requests);
     Box::new(move || {
         let mut cx = std::task::Context::from_waker(futures::task::noop_waker_ref());
-        let mut requests = requests.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut requests = crate::sync::lock(&requests);
         matches!(requests.poll_next_unpin(&mut cx), Poll::Ready(Some(Err(_))))
     })
 }
@@ -344,61 +345,89 @@ fn unreadable_request(err: &grpcio::Error) -> RpcStatus {
 }
 
 /// Runs a View body inside the interceptors, turning its a3 error or its panic into the
-/// status that ends the call. Interceptors' `before` run in order, their `after` in reverse.
+/// status that ends the call: first the run, which settles the call's fate, then what is
+/// recorded and sent for it.
 pub(super) fn run_guarded<T>(
     rt: &Runtime,
     call: &CallInfo,
     ctx: &mut Context,
     body: impl FnOnce(&mut Context) -> Result<T, A3Error>,
 ) -> Result<T, RpcStatus> {
+    let (outcome, fate) = run_intercepted(rt, call, ctx, body);
+    conclude(rt, call, outcome, fate)
+}
+
+/// A call's fate, settled once for the interceptors, the metrics and the log: the code its
+/// client got, and why, when the call ended on its own before its View returned (then
+/// nobody receives what the View returned).
+struct Fate {
+    code: Code,
+    ended: Option<&'static str>,
+}
+
+/// The interceptors' `before` in order, the View, their `after` in reverse, each guarded
+/// against panics; gives back what the View (or the interceptor that turned the call away)
+/// returned and the call's fate.
+fn run_intercepted<T>(
+    rt: &Runtime,
+    call: &CallInfo,
+    ctx: &mut Context,
+    body: impl FnOnce(&mut Context) -> Result<T, A3Error>,
+) -> (Result<T, A3Error>, Fate) {
     let started = Instant::now();
     let mut entered = 0;
-    let mut outcome = Ok(None);
-    for interceptor in &rt.interceptors {
-        match guarded(call, || interceptor.before(ctx)) {
-            Ok(()) => entered += 1,
-            Err(err) => {
-                outcome = Err(err);
-                break;
-            }
+    let turned_away = rt.interceptors.iter().find_map(|interceptor| match guarded(call, || interceptor.before(ctx)) {
+        Ok(()) => {
+            entered += 1;
+            None
         }
-    }
-    if outcome.is_ok() {
-        outcome = guarded(call, || body(ctx)).map(Some);
-    }
-    // The call's fate, settled once for the interceptors, the metrics and the log: what its
-    // client got. A call that ended while the View ran ended for a reason of its own, whatever
-    // the View returned.
-    let ended = ended_early(rt, call);
-    let (code, error) = match (&ended, &outcome) {
-        (Some((code, _)), _) => (*code, None),
-        (None, Ok(_)) => (Code::OK, None),
-        (None, Err(err)) => (rt.codes.code_for(err), Some(err)),
+        Err(err) => Some(err),
+    });
+    let outcome = match turned_away {
+        Some(err) => Err(err),
+        None => guarded(call, || body(ctx)),
     };
-    let report = Outcome { code, error, elapsed: started.elapsed() };
+    // A call that ended while the View ran ended for a reason of its own, whatever the View
+    // returned.
+    let fate = match (ended_early(rt, call), &outcome) {
+        (Some((code, why)), _) => Fate { code, ended: Some(why) },
+        (None, Ok(_)) => Fate { code: Code::OK, ended: None },
+        (None, Err(err)) => Fate { code: rt.codes.code_for(err), ended: None },
+    };
+    let error = if fate.ended.is_none() { outcome.as_ref().err() } else { None };
+    let report = Outcome { code: fate.code, error, elapsed: started.elapsed() };
     for interceptor in rt.interceptors[..entered].iter().rev() {
         if panic::catch_unwind(AssertUnwindSafe(|| interceptor.after(ctx, &report))).is_err() {
             log::error!("{}: an interceptor panicked in after()", call.method);
         }
     }
-    if let Some((code, why)) = ended {
-        // Nobody receives this status: the caller has its answer. Not worth an error in the log.
-        if let Err(err) = &outcome {
-            log::debug!("{}: the View ended with {err} after the call ended ({why})", call.method);
+    (outcome, fate)
+}
+
+/// Records a settled call in the metrics and builds what its client gets: the reply, the
+/// a3 error on the wire (whose cause is logged there, never sent), or the status of a call
+/// that ended on its own.
+fn conclude<T>(rt: &Runtime, call: &CallInfo, outcome: Result<T, A3Error>, fate: Fate) -> Result<T, RpcStatus> {
+    match (fate.ended, outcome) {
+        (Some(why), outcome) => {
+            // Nobody receives the View's error: the caller has its answer. Not worth an
+            // error in the log.
+            if let Err(err) = &outcome {
+                log::debug!("{}: the View ended with {err} after the call ended ({why})", call.method);
+            }
+            call.metrics.handled(fate.code, None);
+            Err(wire::status(fate.code, why))
         }
-        call.metrics.handled(code, None);
-        return Err(wire::status(code, why));
-    }
-    let err = match outcome {
-        Ok(value) => {
+        (None, Ok(value)) => {
             call.metrics.handled(Code::OK, None);
-            return Ok(value.expect("the body ran when no interceptor rejected the call"));
+            Ok(value)
         }
-        Err(err) => err,
-    };
-    let a3_error = (!matches!(err, A3Error::Status { .. })).then(|| err.name());
-    call.metrics.handled(code, a3_error);
-    Err(wire::to_rpc_status(&err, &rt.codes, &call.method))
+        (None, Err(err)) => {
+            let a3_error = (!matches!(err, A3Error::Status { .. })).then(|| err.name());
+            call.metrics.handled(fate.code, a3_error);
+            Err(wire::to_rpc_status(&err, &rt.codes, &call.method))
+        }
+    }
 }
 
 /// How a call ended while its View ran, if it did, as its client saw it: past its deadline,

@@ -14,12 +14,10 @@ use grpcio::{DuplexSink, Metadata, RequestStream, RpcContext, ServerStreamingSin
 use super::{dead_call, reject, run_guarded, Fail, Permit, Runtime};
 use crate::call::{CallInfo, Cancellation, Out};
 use crate::error::{A3Error, Code};
+use crate::flow::{self, STREAM_WINDOW};
 use crate::metrics::Kind;
 use crate::view::{BidiView, ClientStreamingView, Context, Requests, Responses, ServerStreamingView};
 use crate::wire;
-
-/// How many responses a streaming View may produce ahead of what the network has taken.
-const STREAM_WINDOW: usize = 16;
 
 /// A server-streaming call arrives here, on a grpcio I/O thread.
 pub(crate) fn serve_server_streaming<V: ServerStreamingView>(
@@ -229,9 +227,7 @@ async fn pump<T, S: StreamSink<T>>(
                 }
                 ahead = rx.try_recv().ok();
                 let more = matches!(ahead, Some(Out::Message(_)));
-                let flags = WriteFlags::default().buffer_hint(more);
-                let written = if more { sink.feed((message, flags)).await } else { sink.send((message, flags)).await };
-                if written.is_err() {
+                if flow::write(&mut sink, message, more).await.is_err() {
                     client_gone = true;
                     gone(&mut rx);
                 } else {

@@ -3,8 +3,8 @@
 //! [`run_grpc_server_with_multiprocessing`] does it from several processes on one port.
 
 // 1. `Server::start` resolves the conf's Servicers and interceptors, starts the worker pool,
-//    registers every View with grpcio and binds the port. From then on calls flow through
-//    `dispatch/`.
+//    registers every View with grpcio and binds the port, each a step in `start.rs`. From
+//    then on calls flow through `dispatch/`.
 // 2. `Server::shutdown` stops accepting, gives in-flight calls the grace period, then cancels
 //    the rest.
 // `supervisor.rs` runs several server processes on one port, `signals.rs` claims SIGINT and
@@ -12,34 +12,24 @@
 
 mod exporter;
 mod signals;
+mod start;
 mod supervisor;
 
-use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-use grpcio::{ChannelBuilder, EnvBuilder, ServerBuilder};
-use grpcio_health::{HealthService, ServingStatus};
+use grpcio_health::HealthService;
 
 pub use supervisor::run_grpc_server_with_multiprocessing;
 
 use exporter::MetricsExporter;
 use signals::StopSignals;
 
-use crate::channel::{host_port, options_onto, server_credentials, ChannelOption};
-use crate::conf::{resolve_interceptors, resolve_mappings, Conf, ConfError, Mappings};
+use crate::channel::{host_port, ChannelOption};
+use crate::conf::{Conf, ConfError};
 use crate::dispatch::{Pool, Runtime};
 use crate::metrics::Metrics;
-use crate::reflection::{self, ProtoSource};
-use crate::servicer::Servicer;
-
-const SO_REUSEPORT: &str = "grpc.so_reuseport";
-
-/// The default `grpc.max_concurrent_streams`: about what HTTP/2 servers commonly advertise
-/// (nginx 128, Go 250), and as many as the benchmark's 256 calls on one connection.
-const MAX_CONCURRENT_STREAMS: i32 = 256;
-const HEALTH: &str = "grpc.health.v1.Health";
 
 /// Why a server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -146,96 +136,12 @@ impl Server {
         // Route the C core's own messages through the `log` facade (target `grpcio`; its
         // INFO is chatty, so programs usually filter it with `grpcio=warn`).
         grpcio::redirect_log();
-        let credentials =
-            server_credentials(conf.server_key.as_deref(), conf.server_cert.as_deref(), conf.ca_cert.as_deref())
-                .map_err(|e| ConfError::invalid(e.key, e.message))?;
-        let servicers = match &conf.servicer_mappings.0 {
-            Mappings::Named(name) => resolve_mappings(name)?,
-            Mappings::Servicers(servicers) => servicers.clone(),
-        };
-
-        let interceptors = resolve_interceptors(&conf.interceptors)?;
-        let pool = Pool::new(conf.max_workers)?;
-        let metrics =
-            Arc::new(Metrics::new(conf.max_workers, pool.load()).map_err(|e| ServerError::Metrics(e.to_string()))?);
-        let rt = Arc::new(Runtime::new(
-            pool.submitter(),
-            conf.maximum_concurrent_rpcs,
-            conf.patch_status_code,
-            interceptors,
-            metrics.clone(),
-            conf.stream_idle_timeout_seconds,
-        ));
-
-        // Views run on the pool, so the I/O threads only move bytes: half the CPUs are plenty,
-        // and fewer I/O threads mean fewer wake-ups per call (measured in the closing note of
-        // the performance issue: +5-30% calls/s on 2 CPUs).
-        let io_threads = conf
-            .io_threads
-            .unwrap_or_else(|| (thread::available_parallelism().map(|n| n.get()).unwrap_or(1) / 2).max(1));
-        let env = Arc::new(EnvBuilder::new().cq_count(io_threads).name_prefix("a3grpc-io").build());
-        let mut service = grpcio::ServiceBuilder::new();
-        let mut seen = HashSet::new();
-        for servicer in &servicers {
-            for method in servicer.methods() {
-                if !seen.insert(method) {
-                    return Err(ConfError::invalid(
-                        "servicer_mappings",
-                        format!("method {method} is served by two Views; each RPC takes one"),
-                    )
-                    .into());
-                }
-            }
-            service = servicer.register(service, &rt);
-        }
-        // The core sets SO_REUSEPORT by default, which lets a second server on a busy port
-        // start silently and steal half the connections. Bind exclusively unless the conf's
-        // options ask otherwise.
-        // Streams per connection, which a3grpc's engine counts until their calls are freed,
-        // reset ones included (CVE-2023-44487): with a limit, a rapid-reset flood from one
-        // connection costs the server a bounded amount; without one, it grows without end.
-        // The conf's options may set another.
-        let mut args = ChannelBuilder::new(env.clone()).max_concurrent_stream(MAX_CONCURRENT_STREAMS);
-        let exclusive = !conf.options.iter().any(|o| o.name == SO_REUSEPORT);
-        if exclusive {
-            args = args.reuse_port(false);
-        }
-        let mut builder = ServerBuilder::new(env.clone())
-            .channel_args(options_onto(args, &conf.options).map_err(ServerError::Grpc)?.build_args())
-            .register_service(service.build());
-        // Health answers on the I/O threads: its work is a map lookup, never a View.
-        let health = conf.health.then(|| {
-            let health = HealthService::default();
-            health.set_serving_status("", ServingStatus::Serving);
-            for name in service_names(&servicers) {
-                health.set_serving_status(&name, ServingStatus::Serving);
-            }
-            health
-        });
-        if let Some(health) = &health {
-            builder = builder.register_service(grpcio_health::create_health(health.clone()));
-        }
-        if conf.reflection {
-            let mut served = service_names(&servicers);
-            let mut protos: Vec<ProtoSource> = servicers.iter().flat_map(|s| s.protos().iter().copied()).collect();
-            if health.is_some() {
-                served.insert(HEALTH.to_owned());
-                protos.extend(reflection::health_files());
-            }
-            builder = builder.register_service(reflection::service(served, &protos));
-        }
-        let mut grpc = builder.build().map_err(|e| ServerError::Grpc(e.to_string()))?;
-
-        let addr = host_port(&conf.host, conf.port);
-        if exclusive && conf.port != 0 {
-            // Asking the OS first gives its reason ("Address already in use") in one line,
-            // where the core would only log a nested error tree.
-            std::net::TcpListener::bind(&addr)
-                .map_err(|e| ServerError::Bind { addr: addr.clone(), reason: e.to_string() })?;
-        }
-        let port = grpc
-            .add_listening_port(addr.clone(), credentials)
-            .map_err(|e| ServerError::Bind { addr: addr.clone(), reason: format!("the gRPC core refused it: {e}") })?;
+        let credentials = start::credentials(&conf)?;
+        let servicers = start::servicers(&conf)?;
+        let (pool, metrics, rt) = start::runtime(&conf)?;
+        let env = start::io_threads(&conf);
+        let (mut grpc, health) = start::register(&conf, &env, &servicers, &rt)?;
+        let port = start::bind(&mut grpc, &conf, credentials)?;
         let exporter = match conf.metrics_port {
             Some(metrics_port) => Some(MetricsExporter::start(&conf.host, metrics_port, metrics.clone())?),
             None => None,
@@ -346,13 +252,4 @@ impl Drop for Server {
     fn drop(&mut self) {
         self.stop(Duration::ZERO);
     }
-}
-
-/// The services of these Servicers, e.g. `grpc.testing.TestService`, from their method paths.
-fn service_names(servicers: &[Servicer]) -> BTreeSet<String> {
-    servicers
-        .iter()
-        .flat_map(|s| s.methods())
-        .filter_map(|path| path.trim_start_matches('/').split_once('/').map(|(service, _)| service.to_owned()))
-        .collect()
 }

@@ -17,7 +17,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 
 use super::signals::{self, StopSignals};
 use super::{run_grpc_server, ServerError};
-use crate::channel::{host_port, ChannelOption, OptionValue};
+use crate::channel::{host_port, ChannelOption, OptionValue, SO_REUSEPORT};
 use crate::conf::{Conf, ConfError};
 
 /// Set in a worker's environment: the port every worker binds.
@@ -81,8 +81,8 @@ impl Conf {
         // The worker is one of the processes asked for; it serves one.
         self.process_count = None;
         self.metrics_port = self.metrics_port.map(|p| if p == 0 { 0 } else { p.saturating_add(slot) });
-        self.options.retain(|o| o.name != "grpc.so_reuseport");
-        self.options.push(ChannelOption::new("grpc.so_reuseport", OptionValue::Int(1)));
+        self.options.retain(|o| o.name != SO_REUSEPORT);
+        self.options.push(ChannelOption::new(SO_REUSEPORT, OptionValue::Int(1)));
         self
     }
 }

@@ -15,6 +15,7 @@ import traceback
 
 import h2.config
 import h2.connection
+import h2.errors
 import h2.events
 
 OK_HEADERS = [(":status", "200"), ("content-type", "application/grpc")]
@@ -76,17 +77,41 @@ def serve(sock):
     conn.initiate_connection()
     sock.sendall(conn.data_to_send())
     cases = {}
+    requests = {}  # stream -> (grpc-encoding, body so far), for the case "echo_encoding"
+    refused = 0  # streams of case "refused" turned away on this connection so far
     while True:
         data = sock.recv(1 << 16)
         if not data:
             return
         for event in conn.receive_data(data):
             if isinstance(event, h2.events.RequestReceived):
-                cases[event.stream_id] = dict(event.headers).get(b"x-case", b"ok").decode()
+                case = dict(event.headers).get(b"x-case", b"ok").decode()
+                if case.startswith("refused_") and (case == "refused_always" or refused == 0):
+                    # As a server over its stream limit does: nothing of the stream processed.
+                    conn.reset_stream(event.stream_id, h2.errors.ErrorCodes.REFUSED_STREAM)
+                    refused += 1
+                else:
+                    cases[event.stream_id] = case
+                    encoding = dict(event.headers).get(b"grpc-encoding", b"identity").decode()
+                    requests[event.stream_id] = (encoding, b"")
             elif isinstance(event, h2.events.DataReceived):
-                conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
-            elif isinstance(event, h2.events.StreamEnded):
-                headers, payloads, trailers = REPLIES[cases.pop(event.stream_id)]
+                if event.stream_id in cases:
+                    conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
+                    encoding, body = requests[event.stream_id]
+                    requests[event.stream_id] = (encoding, body + event.data)
+            elif isinstance(event, h2.events.StreamEnded) and event.stream_id in cases:
+                case = cases.pop(event.stream_id)
+                encoding, body = requests.pop(event.stream_id)
+                if case == "echo_encoding":
+                    # How the request came: its grpc-encoding, compressed flag and size on the wire.
+                    flag, length = struct.unpack(">BI", body[:5])
+                    reply = grpc_frame(hello_reply(f"{encoding}:{flag}:{length}"))
+                    headers, payloads, trailers = OK_HEADERS, [reply], [("grpc-status", "0")]
+                elif case.startswith("refused_"):
+                    reply = grpc_frame(hello_reply(f"answered after {refused} refused"))
+                    headers, payloads, trailers = OK_HEADERS, [reply], [("grpc-status", "0")]
+                else:
+                    headers, payloads, trailers = REPLIES[case]
                 if headers is not None:
                     conn.send_headers(event.stream_id, headers)
                 for i, payload in enumerate(payloads):

@@ -1,0 +1,149 @@
+//! The steps of [`Server::start`](super::Server::start), in the order it takes them: resolve
+//! what the conf names, build the runtime the Views share, register the services with grpcio,
+//! bind the port.
+
+use std::collections::{BTreeSet, HashSet};
+use std::sync::Arc;
+use std::thread;
+
+use grpcio::{ChannelBuilder, EnvBuilder, Environment, ServerBuilder, ServerCredentials};
+use grpcio_health::{HealthService, ServingStatus};
+
+use super::ServerError;
+use crate::channel::{host_port, options_onto, server_credentials, SO_REUSEPORT};
+use crate::conf::{resolve_interceptors, resolve_mappings, Conf, ConfError, Mappings};
+use crate::dispatch::{Pool, Runtime};
+use crate::method::split_path;
+use crate::metrics::Metrics;
+use crate::reflection::{self, ProtoSource};
+use crate::servicer::Servicer;
+
+/// The default `grpc.max_concurrent_streams`: about what HTTP/2 servers commonly advertise
+/// (nginx 128, Go 250), and as many as the benchmark's 256 calls on one connection.
+const MAX_CONCURRENT_STREAMS: i32 = 256;
+const HEALTH: &str = "grpc.health.v1.Health";
+
+/// The Servicers a conf serves (its own, or those registered under its mappings' name),
+/// each method served by one View.
+pub(super) fn servicers(conf: &Conf) -> Result<Vec<Servicer>, ServerError> {
+    let servicers = match &conf.servicer_mappings.0 {
+        Mappings::Named(name) => resolve_mappings(name)?,
+        Mappings::Servicers(servicers) => servicers.clone(),
+    };
+    let mut seen = HashSet::new();
+    for method in servicers.iter().flat_map(Servicer::methods) {
+        if !seen.insert(method) {
+            let problem = format!("method {method} is served by two Views; each RPC takes one");
+            return Err(ConfError::invalid("servicer_mappings", problem).into());
+        }
+    }
+    Ok(servicers)
+}
+
+/// The TLS credentials of the conf's key and certificates, or plaintext.
+pub(super) fn credentials(conf: &Conf) -> Result<ServerCredentials, ServerError> {
+    server_credentials(conf.server_key.as_deref(), conf.server_cert.as_deref(), conf.ca_cert.as_deref())
+        .map_err(|e| ConfError::invalid(e.key, e.message).into())
+}
+
+/// The worker pool, the metrics and the runtime every call handler shares.
+pub(super) fn runtime(conf: &Conf) -> Result<(Pool, Arc<Metrics>, Arc<Runtime>), ServerError> {
+    let interceptors = resolve_interceptors(&conf.interceptors)?;
+    let pool = Pool::new(conf.max_workers)?;
+    let metrics =
+        Arc::new(Metrics::new(conf.max_workers, pool.load()).map_err(|e| ServerError::Metrics(e.to_string()))?);
+    let rt = Arc::new(Runtime::new(
+        pool.submitter(),
+        conf.maximum_concurrent_rpcs,
+        conf.patch_status_code,
+        interceptors,
+        metrics.clone(),
+        conf.stream_idle_timeout_seconds,
+    ));
+    Ok((pool, metrics, rt))
+}
+
+/// grpcio's I/O threads. Views run on the pool, so these only move bytes: half the CPUs are
+/// plenty, and fewer I/O threads mean fewer wake-ups per call (measured in the closing note
+/// of the performance issue: +5-30% calls/s on 2 CPUs).
+pub(super) fn io_threads(conf: &Conf) -> Arc<Environment> {
+    let count = conf
+        .io_threads
+        .unwrap_or_else(|| (thread::available_parallelism().map(|n| n.get()).unwrap_or(1) / 2).max(1));
+    Arc::new(EnvBuilder::new().cq_count(count).name_prefix("a3grpc-io").build())
+}
+
+/// Whether the port is bound exclusively. The core sets SO_REUSEPORT by default, which lets a
+/// second server on a busy port start silently and steal half the connections; a conf's
+/// options may still ask for it.
+pub(super) fn exclusive(conf: &Conf) -> bool {
+    !conf.options.iter().any(|o| o.name == SO_REUSEPORT)
+}
+
+/// A grpcio server with the conf's channel args and every service registered: the Views of
+/// the Servicers, health (answered on the I/O threads: its work is a map lookup, never a
+/// View) and reflection.
+pub(super) fn register(
+    conf: &Conf,
+    env: &Arc<Environment>,
+    servicers: &[Servicer],
+    rt: &Arc<Runtime>,
+) -> Result<(grpcio::Server, Option<HealthService>), ServerError> {
+    // Streams per connection, which a3grpc's engine counts until their calls are freed,
+    // reset ones included (CVE-2023-44487): with a limit, a rapid-reset flood from one
+    // connection costs the server a bounded amount; without one, it grows without end.
+    // The conf's options may set another.
+    let mut args = ChannelBuilder::new(env.clone()).max_concurrent_stream(MAX_CONCURRENT_STREAMS);
+    if let Some(compression) = conf.compression {
+        args = args.default_compression_algorithm(compression.algorithm());
+    }
+    if exclusive(conf) {
+        args = args.reuse_port(false);
+    }
+    let args = options_onto(args, &conf.options).map_err(ServerError::Grpc)?.build_args();
+    let views = servicers.iter().fold(grpcio::ServiceBuilder::new(), |service, s| s.register(service, rt));
+    let mut builder = ServerBuilder::new(env.clone()).channel_args(args).register_service(views.build());
+    let health = conf.health.then(|| {
+        let health = HealthService::default();
+        health.set_serving_status("", ServingStatus::Serving);
+        for name in service_names(servicers) {
+            health.set_serving_status(&name, ServingStatus::Serving);
+        }
+        health
+    });
+    if let Some(health) = &health {
+        builder = builder.register_service(grpcio_health::create_health(health.clone()));
+    }
+    if conf.reflection {
+        let mut served = service_names(servicers);
+        let mut protos: Vec<ProtoSource> = servicers.iter().flat_map(|s| s.protos().iter().copied()).collect();
+        if health.is_some() {
+            served.insert(HEALTH.to_owned());
+            protos.extend(reflection::health_files());
+        }
+        builder = builder.register_service(reflection::service(served, &protos));
+    }
+    let server = builder.build().map_err(|e| ServerError::Grpc(e.to_string()))?;
+    Ok((server, health))
+}
+
+/// Binds the conf's address and gives back the port bound (the real one for port 0).
+pub(super) fn bind(grpc: &mut grpcio::Server, conf: &Conf, credentials: ServerCredentials) -> Result<u16, ServerError> {
+    let addr = host_port(&conf.host, conf.port);
+    if exclusive(conf) && conf.port != 0 {
+        // Asking the OS first gives its reason ("Address already in use") in one line,
+        // where the core would only log a nested error tree.
+        std::net::TcpListener::bind(&addr).map_err(|e| ServerError::Bind { addr: addr.clone(), reason: e.to_string() })?;
+    }
+    grpc.add_listening_port(addr.clone(), credentials)
+        .map_err(|e| ServerError::Bind { addr, reason: format!("the gRPC core refused it: {e}") })
+}
+
+/// The services of these Servicers, e.g. `grpc.testing.TestService`, from their method paths.
+fn service_names(servicers: &[Servicer]) -> BTreeSet<String> {
+    servicers
+        .iter()
+        .flat_map(|s| s.methods())
+        .filter_map(|path| split_path(path).map(|(service, _)| service.to_owned()))
+        .collect()
+}
