@@ -208,6 +208,7 @@ mod reflection;
 pub mod server;
 mod servicer;
 mod sync;
+pub mod testing;
 mod view;
 mod wire;
 

@@ -99,6 +99,15 @@ pub(crate) fn client_calls() -> &'static Arc<Calls> {
     CLIENT.get_or_init(|| Arc::new(Calls::new("client").expect("the client metric names and labels are valid")))
 }
 
+/// Counters for calls no server serves (a View tested on its own, `a3grpc::testing`): kept
+/// in a registry nobody exports.
+pub(crate) fn detached_call(method: &str) -> CallMetrics {
+    static DETACHED: OnceLock<Arc<Calls>> = OnceLock::new();
+    DETACHED
+        .get_or_init(|| Arc::new(Calls::new("server").expect("the server metric names and labels are valid")))
+        .start(method, Kind::Unary)
+}
+
 /// The metrics of every client of this process, in the Prometheus text format
 /// (`grpc_client_started_total`, `grpc_client_handled_total`, ...: the names and labels of the
 /// Go and Python gRPC Prometheus packages, plus `a3_error`). A server's `metrics_port` serves

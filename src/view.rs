@@ -394,14 +394,33 @@ impl<T> Iterator for Requests<T> {
 
 /// The response side of a streaming call: a blocking sender.
 pub struct Responses<T> {
-    tx: futures::channel::mpsc::Sender<Out<T>>,
+    to: Sent<T>,
     headers: Arc<Mutex<HeaderSlot>>,
     sent_headers: bool,
 }
 
+/// Where responses go: to the I/O thread that writes them, or into a list when a test runs
+/// the View on its own (`a3grpc::testing`).
+enum Sent<T> {
+    Call(futures::channel::mpsc::Sender<Out<T>>),
+    Collected(Vec<T>),
+}
+
 impl<T> Responses<T> {
     pub(crate) fn new(tx: futures::channel::mpsc::Sender<Out<T>>, headers: Arc<Mutex<HeaderSlot>>) -> Responses<T> {
-        Responses { tx, headers, sent_headers: false }
+        Responses { to: Sent::Call(tx), headers, sent_headers: false }
+    }
+
+    pub(crate) fn collecting(headers: Arc<Mutex<HeaderSlot>>) -> Responses<T> {
+        Responses { to: Sent::Collected(Vec::new()), headers, sent_headers: false }
+    }
+
+    /// What a collecting `Responses` was sent; nothing for one of a call.
+    pub(crate) fn into_collected(self) -> Vec<T> {
+        match self.to {
+            Sent::Collected(sent) => sent,
+            Sent::Call(_) => Vec::new(),
+        }
     }
 
     /// Sends one response. Blocks while the previous one is still being written (so a slow
@@ -425,6 +444,14 @@ impl<T> Responses<T> {
 
     fn push(&mut self, out: Out<T>) -> Result<(), StreamError> {
         use futures::SinkExt;
-        futures::executor::block_on(self.tx.send(out)).map_err(|_| StreamError::Cancelled)
+        match &mut self.to {
+            Sent::Call(tx) => futures::executor::block_on(tx.send(out)).map_err(|_| StreamError::Cancelled),
+            Sent::Collected(sent) => {
+                if let Out::Message(message) = out {
+                    sent.push(message);
+                }
+                Ok(())
+            }
+        }
     }
 }

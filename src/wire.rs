@@ -59,14 +59,19 @@ pub(crate) fn to_rpc_status(err: &A3Error, codes: &StatusCodes, method: &str) ->
 }
 
 fn truncate_for_wire(message: &str, method: &str) -> String {
-    if message.len() <= MAX_WIRE_MESSAGE_BYTES {
+    // Counted as the JSON body spells it, where a control character takes six bytes.
+    let mut spelt = 0;
+    let Some((end, _)) = message.char_indices().find(|&(_, c)| {
+        spelt += match c {
+            '"' | '\\' | '\n' | '\r' | '\t' | '\u{8}' | '\u{c}' => 2,
+            c if c < ' ' => 6,
+            c => c.len_utf8(),
+        };
+        spelt > MAX_WIRE_MESSAGE_BYTES
+    }) else {
         return message.to_owned();
-    }
+    };
     log::warn!("{method}: error message of {} bytes truncated on the wire; full text: {message}", message.len());
-    let mut end = MAX_WIRE_MESSAGE_BYTES;
-    while !message.is_char_boundary(end) {
-        end -= 1;
-    }
     format!("{}{TRUNCATION_MARKER}", &message[..end])
 }
 
@@ -555,6 +560,20 @@ mod tests {
         let cut = truncate_for_wire(&emoji, "/m");
         assert_eq!(cut, format!("{}{TRUNCATION_MARKER}", "🦀".repeat(256)));
         assert_eq!(truncate_for_wire("short", "/m"), "short");
+    }
+
+    #[test]
+    fn the_limit_counts_what_the_json_body_spells_so_control_characters_cost_six_bytes() {
+        let message = "\u{1}".repeat(1024);
+        let sent = to_rpc_status(&A3Error::Validation(message), &patched(), "/m");
+        assert!(sent.message().len() < 1200, "the body stays near the limit: {} bytes", sent.message().len());
+        assert_eq!(truncate_for_wire(&"\"".repeat(600), "/m"), format!("{}{TRUNCATION_MARKER}", "\"".repeat(512)));
+    }
+
+    #[test]
+    fn a_plain_status_message_is_truncated_too() {
+        let sent = to_rpc_status(&A3Error::Status { code: Code::NOT_FOUND, message: "z".repeat(100_000) }, &patched(), "/m");
+        assert_eq!(sent.message(), format!("{}{TRUNCATION_MARKER}", "z".repeat(1024)));
     }
 
     #[test]

@@ -6,15 +6,20 @@
 mod common;
 
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use a3grpc::error::Code;
 use a3grpc::{A3Error, BaseClient, CallOptions, Error};
 use common::*;
 
+/// `grpc-timeout` travels in whole units (here milliseconds), rounded up, so a deadline passed
+/// on may come out up to one unit later; the rest is the clocks' conversions.
+const ROUNDING: Duration = Duration::from_millis(5);
+
 /// What the back server's View saw of its call.
 #[derive(Debug)]
 struct Seen {
+    deadline: Option<Instant>,
     time_remaining: Option<Duration>,
     request_id: Option<String>,
     traceparent: Option<String>,
@@ -27,6 +32,7 @@ fn back_server() -> (a3grpc::Server, mpsc::Receiver<Seen>) {
     let seen_tx = std::sync::Mutex::new(seen_tx);
     let back = start(conf(vec![greeter(move |request, ctx| {
         let mut seen = Seen {
+            deadline: ctx.deadline(),
             time_remaining: ctx.time_remaining(),
             request_id: ctx.header("x-request-id").map(str::to_owned),
             traceparent: ctx.header("traceparent").map(str::to_owned),
@@ -43,8 +49,8 @@ fn back_server() -> (a3grpc::Server, mpsc::Receiver<Seen>) {
     (back, seen)
 }
 
-/// What the front View reports: its own time left, and how its downstream call ended.
-type Report = (Option<Duration>, Result<String, Option<Code>>);
+/// What the front View reports: its own deadline, and how its downstream call ended.
+type Report = (Option<Instant>, Result<String, Option<Code>>);
 
 /// A front service whose View calls `back_port` within its own call and passes the outcome
 /// on with `?`.
@@ -58,7 +64,7 @@ fn front_server(back_port: u16) -> (a3grpc::Server, mpsc::Receiver<Report>) {
     let front = start(conf(vec![greeter(move |request, ctx| {
         let result = downstream.call_with(&METHOD_GREETER_SAY_HELLO, &request, &CallOptions::within(ctx));
         let outcome = result.as_ref().map(|r| r.get_message().to_owned()).map_err(Error::code);
-        report_tx.lock().unwrap().send((ctx.time_remaining(), outcome)).unwrap();
+        report_tx.lock().unwrap().send((ctx.deadline(), outcome)).unwrap();
         Ok(result?)
     })]));
     (front, report)
@@ -72,20 +78,22 @@ fn a_downstream_call_ends_at_the_callers_deadline_and_carries_its_context() {
         .timeout(Duration::from_millis(500))
         .header("x-request-id", "req-7")
         .header("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+    let called = Instant::now();
     let outcome = client(&front).call_with(&METHOD_GREETER_SAY_HELLO, &request("slow"), &options);
     match outcome {
         Err(Error::Status { code: Code::DEADLINE_EXCEEDED, .. }) => {}
         other => panic!("the caller's own deadline ends its call, got {other:?}"),
     }
 
-    let (front_left, downstream) = report.recv().expect("the front View reports");
-    let front_left = front_left.expect("the front View knows its deadline");
-    assert!(front_left <= Duration::from_millis(500), "no more than the caller gave: {front_left:?}");
+    let (front_deadline, downstream) = report.recv().expect("the front View reports");
+    let front_deadline = front_deadline.expect("the front View knows its deadline");
+    assert!(front_deadline <= called + Duration::from_millis(500) + ROUNDING, "no later than the caller's");
     assert_eq!(downstream, Err(Some(Code::DEADLINE_EXCEEDED)), "the downstream call ends with the caller's deadline");
 
     let seen = seen.recv().expect("the back View reports");
-    let back_left = seen.time_remaining.expect("the back View got a deadline");
-    assert!(back_left <= Duration::from_millis(500), "what is left of the caller's: {back_left:?}");
+    let back_deadline = seen.deadline.expect("the back View got a deadline");
+    assert!(back_deadline <= front_deadline + ROUNDING, "what is left of the front's, no more");
+    assert!(seen.time_remaining.is_some());
     assert!(seen.woken_by_the_end, "the back View is woken when the deadline passes, not after 3 s");
     assert_eq!(seen.request_id.as_deref(), Some("req-7"));
     assert_eq!(seen.traceparent.as_deref(), Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"));

@@ -10,28 +10,17 @@ Usage: hpack_poison.py HOST PORT
 Prints "STREAM <id> grpc-status=<code>" or "STREAM <id> reset=<error code>" for each request.
 """
 
-import socket
-import struct
 import sys
 
-import h2.config
-import h2.connection
 import hpack
 
-DATA, HEADERS, RST_STREAM, SETTINGS, PING, GOAWAY = 0x0, 0x1, 0x3, 0x4, 0x6, 0x7
-END_STREAM, END_HEADERS, ACK = 0x1, 0x4, 0x1
+from raw_h2 import ACK, DATA, END_HEADERS, END_STREAM, GOAWAY, HEADERS, PING, RST_STREAM, SETTINGS, connect, frame
+
 
 host, port = sys.argv[1], int(sys.argv[2])
 
 
-def frame(kind, flags, stream, payload=b""):
-    return struct.pack(">I", len(payload))[1:] + bytes([kind, flags]) + struct.pack(">I", stream) + payload
-
-
-sock = socket.create_connection((host, port))
-conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
-conn.initiate_connection()
-sock.sendall(conn.data_to_send())
+sock, conn = connect(host, port)
 
 encoder = hpack.Encoder()
 decoder = hpack.Decoder()

@@ -11,31 +11,21 @@ refused being the streams the server answered with RST_STREAM(REFUSED_STREAM).
 """
 
 import select
-import socket
 import struct
 import sys
 import time
 
-import h2.config
-import h2.connection
 import hpack
 
-HEADERS, RST_STREAM, SETTINGS, PING, GOAWAY = 0x1, 0x3, 0x4, 0x6, 0x7
-END_HEADERS, ACK = 0x4, 0x1
+from raw_h2 import ACK, END_HEADERS, GOAWAY, HEADERS, PING, RST_STREAM, SETTINGS, connect, frame
+
 REFUSED_STREAM, CANCEL = 0x7, 0x8
 BATCH = 500
 
 host, port, seconds = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
 
 
-def frame(kind, flags, stream, payload=b""):
-    return struct.pack(">I", len(payload))[1:] + bytes([kind, flags]) + struct.pack(">I", stream) + payload
-
-
-sock = socket.create_connection((host, port))
-conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
-conn.initiate_connection()
-sock.sendall(conn.data_to_send())
+sock, conn = connect(host, port)
 
 headers = [
     (":method", "POST"),

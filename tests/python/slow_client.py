@@ -7,28 +7,18 @@ Prints "HELD <n>" once the N calls are open.
 """
 
 import select
-import socket
 import struct
 import sys
 
-import h2.config
-import h2.connection
 import hpack
 
-DATA, HEADERS, SETTINGS, PING = 0x0, 0x1, 0x4, 0x6
-END_HEADERS, ACK = 0x4, 0x1
+from raw_h2 import ACK, DATA, END_HEADERS, HEADERS, PING, SETTINGS, connect, frame
+
 
 host, port, path, count = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
 
 
-def frame(kind, flags, stream, payload=b""):
-    return struct.pack(">I", len(payload))[1:] + bytes([kind, flags]) + struct.pack(">I", stream) + payload
-
-
-sock = socket.create_connection((host, port))
-conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
-conn.initiate_connection()
-sock.sendall(conn.data_to_send())
+sock, conn = connect(host, port)
 headers = [(":method", "POST"), (":scheme", "http"), (":path", path), (":authority", f"{host}:{port}"),
            ("content-type", "application/grpc"), ("te", "trailers")]
 block = hpack.Encoder().encode([(k, v, True) for k, v in headers])
