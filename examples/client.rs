@@ -8,57 +8,40 @@ use a3grpc_examples::hello;
 use std::process::ExitCode;
 
 use a3grpc::client::ClientBuilder;
-use a3grpc::{A3Error, BaseClient, CallOptions, Error};
-use hello::{HelloReply, HelloRequest};
-use hello::{
-    METHOD_GREETER_SAY_HELLO, METHOD_GREETER_SAY_HELLO_BIDI_STREAM, METHOD_GREETER_SAY_HELLO_STREAM_REPLY,
-    METHOD_GREETER_SAY_STREAM_HELLO_REPLY,
-};
+use a3grpc::{A3Error, Error};
+use hello::GreeterClient;
 
-/// What a subclass of the original's `BaseClient` becomes: a struct with one method per RPC.
-struct GreeterClient(BaseClient);
-
-impl GreeterClient {
-    fn say_hello(&self, request: &HelloRequest) -> Result<HelloReply, Error> {
-        self.0.call(&METHOD_GREETER_SAY_HELLO, request)
-    }
-
-    fn say_stream_hello_reply(&self, names: &[&str]) -> Result<HelloReply, Error> {
-        let requests = names.iter().map(|n| hello::request(n));
-        self.0.client_streaming(&METHOD_GREETER_SAY_STREAM_HELLO_REPLY, requests, &CallOptions::new())
-    }
-
-    fn say_hello_stream_reply(&self, name: &str) -> Result<Vec<String>, Error> {
-        let replies = self.0.server_streaming(
-            &METHOD_GREETER_SAY_HELLO_STREAM_REPLY,
-            &hello::request(name),
-            &CallOptions::new(),
-        )?;
-        replies.map(|r| r.map(|r| r.get_message().to_owned())).collect()
-    }
-
-    /// Lock-step: each reply is read before the next name is sent.
-    fn say_hello_bidi_stream(&self, names: &[&str]) -> Result<Vec<String>, Error> {
-        let (mut requests, mut replies) = self.0.bidi(&METHOD_GREETER_SAY_HELLO_BIDI_STREAM, &CallOptions::new())?;
-        let mut out = Vec::new();
-        for name in names {
-            requests.send(hello::request(name))?;
-            match replies.next() {
-                Some(reply) => out.push(reply?.get_message().to_owned()),
-                None => break,
-            }
+/// The streaming RPCs, each read to the end.
+fn streams(greeter: &GreeterClient) -> Result<(), Error> {
+    let counted = greeter.say_stream_hello_reply(["a", "b", "c"].map(hello::request))?;
+    println!("say_stream_hello_reply([a, b, c]) -> {:?}", counted.get_message());
+    let replies: Vec<String> = greeter
+        .say_hello_stream_reply(&hello::request("client"))?
+        .map(|r| r.map(|r| r.get_message().to_owned()))
+        .collect::<Result<_, _>>()?;
+    println!("say_hello_stream_reply(\"client\") -> {replies:?}");
+    // Lock-step: each reply is read before the next name is sent.
+    let (mut requests, mut replies) = greeter.say_hello_bidi_stream()?;
+    let mut echoed = Vec::new();
+    for name in ["x", "y"] {
+        requests.send(hello::request(name))?;
+        match replies.next() {
+            Some(reply) => echoed.push(reply?.get_message().to_owned()),
+            None => break,
         }
-        requests.finish();
-        replies.try_for_each(|r| r.map(drop))?;
-        Ok(out)
     }
+    requests.finish();
+    replies.try_for_each(|r| r.map(drop))?;
+    println!("say_hello_bidi_stream([x, y]) -> {echoed:?}");
+    Ok(())
 }
 
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn,grpcio=error")).init();
     let target = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:50051".to_owned());
+    // The generated client of `service Greeter`, over a BaseClient built for this target.
     let client = match ClientBuilder::new(target).build() {
-        Ok(client) => GreeterClient(client),
+        Ok(client) => GreeterClient::new(client),
         Err(err) => {
             eprintln!("client: {err}");
             return ExitCode::FAILURE;
@@ -81,13 +64,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
-    let streams = (|| -> Result<(), Error> {
-        let counted = client.say_stream_hello_reply(&["a", "b", "c"])?;
-        println!("say_stream_hello_reply([a, b, c]) -> {:?}", counted.get_message());
-        println!("say_hello_stream_reply(\"client\") -> {:?}", client.say_hello_stream_reply("client")?);
-        println!("say_hello_bidi_stream([x, y]) -> {:?}", client.say_hello_bidi_stream(&["x", "y"])?);
-        Ok(())
-    })();
+    let streams = streams(&client);
     match streams {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

@@ -111,3 +111,42 @@ fn tls_settings_that_make_no_sense_are_errors_naming_the_key() {
     let no_tls = BaseClient::builder("127.0.0.1", 1).tls_target_name("x").build();
     assert!(matches!(no_tls, Err(Error::Usage(_))));
 }
+
+#[test]
+fn with_tls_reload_a_rotated_certificate_is_served_to_new_connections() {
+    let (first, second) = (Pki::new(&["127.0.0.1"]), Pki::new(&["127.0.0.1"]));
+    let serving = tempfile::tempdir().unwrap();
+    let install = |pki: &Pki| {
+        for file in ["server.key", "server.pem"] {
+            std::fs::copy(pki.path(file), serving.path().join(file)).unwrap();
+        }
+    };
+    install(&first);
+    let conf = conf(vec![hello::greeter_servicer()])
+        .tls(serving.path().join("server.key"), serving.path().join("server.pem"))
+        .tls_reload(true);
+    let server = start(conf);
+    let trusting = |pki: &Pki| tls_client(&server).ca_cert(pki.path("ca.pem")).build().unwrap();
+
+    let old = trusting(&first);
+    assert_eq!(say_hello(&old, "before").unwrap(), "Hello before!");
+    assert!(say_hello(&trusting(&second), "too early").is_err(), "the second CA is not served yet");
+
+    install(&second);
+    assert_eq!(say_hello(&trusting(&second), "after").unwrap(), "Hello after!", "new connections: new certificate");
+    assert_eq!(say_hello(&old, "still").unwrap(), "Hello still!", "an open connection keeps working");
+
+    std::fs::write(serving.path().join("server.pem"), "not a certificate").unwrap();
+    assert_eq!(
+        say_hello(&trusting(&second), "bad file").unwrap(),
+        "Hello bad file!",
+        "a file that cannot be used is logged and the certificate in use kept"
+    );
+}
+
+#[test]
+fn tls_reload_without_tls_is_an_error_naming_the_key() {
+    let err = Conf::from_toml_str("host = \"127.0.0.1\"\nport = 0\nservicer_mappings = \"m\"\ntls_reload = true\n")
+        .unwrap_err();
+    assert_eq!(err.key(), "tls_reload");
+}

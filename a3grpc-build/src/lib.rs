@@ -1,8 +1,13 @@
 //! # a3grpc-build
 //!
 //! Generates the Rust code of your protos for [a3grpc] in your `build.rs`, as `tonic-build`
-//! does for tonic: messages, enums, and the public `METHOD_*` descriptors that a3grpc
-//! `Servicer`s bind Views to. Bring a package into a module with `a3grpc::include_proto!`.
+//! does for tonic: messages, enums, the public `METHOD_*` descriptors that a3grpc
+//! `Servicer`s bind Views to, and per service a typed client (`service Shop` gives
+//! `ShopClient`: `get_item(&request)`, `get_item_with(&request, &options)`, ... over an
+//! `a3grpc::BaseClient`, with its typed errors). grpcio's own generated client, service trait
+//! and `create_*` function are not generated: their calls never decode a3 errors, and
+//! Servicers replace the other two. Bring a package into a module with
+//! `a3grpc::include_proto!`.
 //!
 //! ```no_run
 //! // build.rs
@@ -52,6 +57,7 @@
 
 #![warn(missing_docs)]
 
+mod clients;
 mod nesting;
 mod rewrite;
 
@@ -296,6 +302,7 @@ impl Builder {
             let (requests, responses) = nesting::nesting_methods(file, types);
             let code = rewrite::bound_nesting(&code, &requests, &responses);
             let code = rewrite::describe_methods(&code, &file_set(file, by_name)?);
+            let code = clients::replace_grpcio_clients(&code);
             Some(rewrite::generated(&code, &targets, file.get_package()))
         } else {
             None

@@ -1,9 +1,11 @@
 //! Channel settings shared by server and client, below both: the `options` that go to the gRPC
 //! C core verbatim as channel args (checked against the args the core knows, `core_args.rs`),
-//! `host:port` addresses, TLS credentials from PEM files, and compression (`compression.rs`).
+//! `host:port` addresses, TLS credentials from PEM files (read again when they change:
+//! `reload.rs`), and compression (`compression.rs`).
 
 mod compression;
 mod core_args;
+mod reload;
 
 use std::ffi::CString;
 use std::fmt;
@@ -18,6 +20,7 @@ use serde::Deserialize;
 
 pub use compression::Compression;
 pub(crate) use compression::CALL_COMPRESSION_KEY;
+pub(crate) use reload::TlsFiles;
 use core_args::{ArgType, CORE_ARGS};
 
 /// The value of a gRPC core channel arg: integers and booleans go to the core as int args,

@@ -2,34 +2,36 @@
 //! [`ClientBuilder`], per-call [`CallOptions`], the [`RetryPolicy`], streams and
 //! [`ClientInterceptor`]s.
 //!
-//! Wrap it in a small struct with one method per RPC, as a subclass of the original's
-//! `BaseClient` would:
+//! a3grpc-build generates, per service, a client with one method per RPC over a
+//! `BaseClient` (what a subclass of the original's `BaseClient` was written for): `service
+//! Greeter` gives `GreeterClient`.
 //!
 //! ```no_run
 //! # use a3grpc_examples::hello; // in your crate: mod hello { a3grpc::include_proto!(""); }
-//! use a3grpc::{BaseClient, Error};
-//! use hello::{HelloReply, HelloRequest, METHOD_GREETER_SAY_HELLO};
-//!
-//! struct GreeterClient(BaseClient);
-//!
-//! impl GreeterClient {
-//!     fn say_hello(&self, request: &HelloRequest) -> Result<HelloReply, Error> {
-//!         self.0.call(&METHOD_GREETER_SAY_HELLO, request)
-//!     }
-//! }
+//! use std::time::Duration;
+//! use a3grpc::{BaseClient, CallOptions, Error};
+//! use hello::{GreeterClient, HelloRequest};
 //!
 //! # fn main() -> Result<(), Error> {
-//! let greeter = GreeterClient(BaseClient::connect("127.0.0.1", 50051)?);
+//! let greeter = GreeterClient::new(BaseClient::builder("127.0.0.1", 50051).timeout(Duration::from_secs(5)).build()?);
 //! match greeter.say_hello(&HelloRequest::new()) {
 //!     Ok(reply) => println!("{reply:?}"),
 //!     Err(Error::A3(err)) => println!("the server said {}: {}", err.name(), err.message()),
 //!     Err(other) => println!("the call failed: {other}"),
 //! }
+//! let options = CallOptions::new().header("x-request-id", "42");
+//! let replies = greeter.say_hello_stream_reply_with(&HelloRequest::new(), &options)?;
+//! for reply in replies {
+//!     println!("{}", reply?.get_message());
+//! }
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! `BaseClient`'s own calls take any method descriptor (`client.call(&METHOD_GREETER_SAY_HELLO,
+//! &request)`), for code that picks the RPC at run time.
 
-// Built on the layers below the server only (error, wire, channel): `options.rs` holds the
+// Built on the layers below it (error, wire, channel, the view's Context for `within`): `options.rs` holds the
 // per-call settings and retries, `stream.rs` the streaming calls, `interceptor.rs` the client
 // interceptors.
 

@@ -124,6 +124,7 @@ impl From<String> for ServicerMappings {
 /// | `max_workers` | threads that run Views | min(32, CPUs + 4) |
 /// | `maximum_concurrent_rpcs` | calls in flight before new ones fail with RESOURCE_EXHAUSTED | unlimited |
 /// | `server_key`, `server_cert`, `ca_cert` | PEM paths for TLS | plaintext |
+/// | `tls_reload` | read those files again when they change: new connections get the new certificate, open ones keep theirs, a file that cannot be used is logged and the certificate in use kept (not in the original) | `false` |
 /// | `graceful_shutdown_seconds` | how long in-flight calls may finish on stop | 3 |
 /// | `options` | `[name, value]` gRPC core channel args, verbatim | `grpc.so_reuseport = 0`: a busy port is an error |
 /// | `interceptors` | interceptors, outermost first: registered names, or tables `{name, settings...}` | none |
@@ -197,6 +198,8 @@ pub struct Conf {
     pub(crate) compression: Option<Compression>,
     #[serde(default)]
     pub(crate) app: serde_json::Value,
+    #[serde(default)]
+    pub(crate) tls_reload: bool,
 }
 
 fn yes() -> bool {
@@ -243,6 +246,7 @@ impl Conf {
             stream_idle_timeout_seconds: None,
             compression: None,
             app: serde_json::Value::Null,
+            tls_reload: false,
         }
     }
 
@@ -351,6 +355,12 @@ impl Conf {
             }
             _ => {}
         }
+        if self.tls_reload && self.server_key.is_none() {
+            return Err(ConfError::invalid(
+                "tls_reload",
+                "reloads the TLS files when they change, which needs TLS: set server_key and server_cert",
+            ));
+        }
         if self.max_workers == 0 {
             return Err(ConfError::invalid("max_workers", "must be at least 1"));
         }
@@ -442,6 +452,14 @@ impl Conf {
     /// Requires client certificates signed by this PEM CA (mutual TLS).
     pub fn ca_cert(mut self, ca_cert: impl Into<PathBuf>) -> Conf {
         self.ca_cert = Some(ca_cert.into());
+        self
+    }
+
+    /// Reads the TLS files again when they change: new connections get the new certificate,
+    /// open ones keep theirs, and a file that cannot be used is logged and the certificate in
+    /// use kept.
+    pub fn tls_reload(mut self, reload: bool) -> Conf {
+        self.tls_reload = reload;
         self
     }
 

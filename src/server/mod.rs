@@ -208,13 +208,14 @@ impl Server {
 
     fn stop(&mut self, grace: Duration) {
         let Some(mut grpc) = self.grpc.take() else { return };
-        log::info!("a3grpc server on {} stopping: new calls refused, in-flight calls get {grace:?}", self.addr);
         if let Some(health) = &self.health {
             // Health watchers (load balancers) learn at once that this server is going.
             health.shutdown();
         }
         let (done_tx, done) = crossbeam_channel::bounded(1);
         let finished = grpc.shutdown();
+        // Logged once the core refuses new calls, so the line is true when it is read.
+        log::info!("a3grpc server on {} stopping: new calls refused, in-flight calls get {grace:?}", self.addr);
         // The shutdown future completes on an I/O thread; waiting for it here with a timeout
         // needs it driven elsewhere.
         thread::spawn(move || {

@@ -10,7 +10,7 @@ use grpcio::{ChannelBuilder, EnvBuilder, Environment, ServerBuilder, ServerCrede
 use grpcio_health::{HealthService, ServingStatus};
 
 use super::ServerError;
-use crate::channel::{host_port, options_onto, server_credentials, SO_REUSEPORT};
+use crate::channel::{host_port, options_onto, server_credentials, TlsFiles, SO_REUSEPORT};
 use crate::conf::{resolve_interceptors, resolve_mappings, Conf, ConfError, Mappings};
 use crate::dispatch::{Pool, Runtime};
 use crate::method::split_path;
@@ -40,10 +40,16 @@ pub(super) fn servicers(conf: &Conf) -> Result<Vec<Servicer>, ServerError> {
     Ok(servicers)
 }
 
-/// The TLS credentials of the conf's key and certificates, or plaintext.
+/// The TLS credentials of the conf's key and certificates (read again when they change, with
+/// `tls_reload`), or plaintext.
 pub(super) fn credentials(conf: &Conf) -> Result<ServerCredentials, ServerError> {
-    server_credentials(conf.server_key.as_deref(), conf.server_cert.as_deref(), conf.ca_cert.as_deref())
-        .map_err(|e| ConfError::invalid(e.key, e.message).into())
+    let credentials = match (&conf.server_key, &conf.server_cert) {
+        (Some(key), Some(cert)) if conf.tls_reload => {
+            TlsFiles { key: key.clone(), cert: cert.clone(), ca: conf.ca_cert.clone() }.reloading()
+        }
+        _ => server_credentials(conf.server_key.as_deref(), conf.server_cert.as_deref(), conf.ca_cert.as_deref()),
+    };
+    credentials.map_err(|e| ConfError::invalid(e.key, e.message).into())
 }
 
 /// The worker pool, the metrics and the runtime every call handler shares.
