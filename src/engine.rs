@@ -19,7 +19,7 @@ pub(crate) fn warn_if_unpatched() {
             "the gRPC engine lacks a3grpc's patches ({MISSING}): servers are open to rapid reset \
              (CVE-2023-44487) and HPACK table poisoning (CVE-2024-7246), send no trailers, and \
              gzip does not compress; build with a3grpc's engine as the README's section \
-             \"The engine\" shows"
+             \"Your own service\" shows"
         )
     });
 }

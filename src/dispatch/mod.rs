@@ -132,20 +132,6 @@ impl Drop for Permit {
     }
 }
 
-/// How a unary View's run ends: a reply or a status, with the response metadata (sent only
-/// with a reply) and the trailers (sent with either) the View set.
-struct Reply<T> {
-    result: Result<T, RpcStatus>,
-    headers: Option<Metadata>,
-    trailers: Option<Metadata>,
-}
-
-impl<T> Reply<T> {
-    fn status(status: RpcStatus) -> Reply<T> {
-        Reply { result: Err(status), headers: None, trailers: None }
-    }
-}
-
 /// A unary call arrives here, on a grpcio I/O thread. Nothing here may block.
 ///
 /// It comes through grpcio's client-streaming handler (on the wire, a unary call is a client
@@ -249,57 +235,6 @@ async fn until_sent<T: Send + 'static, R>(
     (sent.await, None)
 }
 
-/// The end of a pool unary call, sent from the worker: the reply or the status in one batch,
-/// after the admission slot is freed (so a client that sees the end and calls again at once
-/// is not turned away). Dropped unsent (the pool has stopped), it answers UNAVAILABLE.
-struct Replier<T> {
-    sink: Option<ClientStreamingSink<T>>,
-    permit: Option<Permit>,
-    sent: Option<oneshot::Sender<ClientStreamingSinkResult>>,
-    call: Arc<CallInfo>,
-}
-
-impl<T: Send + 'static> Replier<T> {
-    fn send(mut self, reply: Reply<T>) {
-        let Some(sink) = self.sink.take() else { return };
-        drop(self.permit.take());
-        let sending = sink.reply(reply, &self.call);
-        if let Some(sent) = self.sent.take() {
-            let _ = sent.send(sending);
-        }
-    }
-}
-
-impl<T> Drop for Replier<T> {
-    fn drop(&mut self) {
-        let Some(sink) = self.sink.take() else { return };
-        drop(self.permit.take());
-        self.call.metrics.handled(Code::UNAVAILABLE, None);
-        let sending = sink.fail(wire::status(Code::UNAVAILABLE, "the server stopped before the call ran"));
-        if let Some(sent) = self.sent.take() {
-            let _ = sent.send(sending);
-        }
-    }
-}
-
-/// An inline unary call (a View its author marked as never blocking) runs here, start to
-/// finish on the I/O thread: the same admission, interceptors, error mapping and panic guard
-/// as on the pool, without the two hand-offs.
-pub(crate) fn serve_unary_inline<V: UnaryView>(
-    rt: &Arc<Runtime>,
-    view: &Arc<V>,
-    ctx: RpcContext<'_>,
-    request: V::Request,
-    sink: UnarySink<V::Response>,
-) {
-    let Some(permit) = rt.admit() else { return reject(rt, &ctx, Kind::Unary, sink, ()) };
-    let call = rt.call_info(&ctx, Kind::Unary);
-    call.metrics.received();
-    let reply = run_view(rt, &**view, &call, request);
-    drop(permit);
-    ctx.spawn(sink.reply(reply, &call).map(|_| ()));
-}
-
 /// Asks a unary call's request stream, past its one message, whether the call has ended.
 /// Polled without a waker: nobody is woken when it ends, so a waiting View asks again now
 /// and then.
@@ -311,6 +246,31 @@ fn call_ended<T: Send + 'static>(requests: RequestStream<T>) -> crate::call::Pro
         let mut requests = crate::sync::lock(&requests);
         matches!(requests.poll_next_unpin(&mut cx), Poll::Ready(Some(Err(_))))
     })
+}
+
+/// Answers a call over the `maximum_concurrent_rpcs` limit, without running anything.
+/// `requests` is kept until the status is out: grpcio cancels a call whose request stream is
+/// dropped unread, and the client would see CANCELLED instead.
+pub(super) fn reject<S: Fail>(rt: &Runtime, ctx: &RpcContext<'_>, kind: Kind, sink: S, requests: impl Send + 'static) {
+    let status = over_the_limit();
+    let metrics = rt.metrics.start(&String::from_utf8_lossy(ctx.method()), kind);
+    rt.metrics.refused(&metrics);
+    // Copying the call's metadata is only worth it when an interceptor will look at it.
+    if !rt.interceptors.is_empty() {
+        rt.refused(&CallInfo::from_rpc(ctx, |_| metrics), &status);
+    }
+    ctx.spawn(sink.fail_with(status).map(move |_| drop(requests)));
+}
+
+/// The status of a call over `maximum_concurrent_rpcs`, worded as grpcio's Python server does.
+fn over_the_limit() -> RpcStatus {
+    wire::status(Code::RESOURCE_EXHAUSTED, "Concurrent RPC limit exceeded!")
+}
+
+/// The status of a call whose request could not be read, whatever its kind: the bytes are
+/// not the message the method takes, or the stream broke.
+fn unreadable_request(err: &grpcio::Error) -> RpcStatus {
+    wire::status(Code::INTERNAL, format!("could not read the request: {err}"))
 }
 
 /// Runs on a worker thread: a unary View.
@@ -336,12 +296,6 @@ pub(super) fn dead_call(rt: &Runtime, call: &Arc<CallInfo>) -> Option<RpcStatus>
     rt.metrics.dropped(&call.metrics, wire::code_of(&status));
     rt.refused(call, &status);
     Some(status)
-}
-
-/// The status of a call whose request could not be read, whatever its kind: the bytes are
-/// not the message the method takes, or the stream broke.
-fn unreadable_request(err: &grpcio::Error) -> RpcStatus {
-    wire::status(Code::INTERNAL, format!("could not read the request: {err}"))
 }
 
 /// Runs a View body inside the interceptors, turning its a3 error or its panic into the
@@ -453,23 +407,59 @@ fn guarded<T>(call: &CallInfo, f: impl FnOnce() -> Result<T, A3Error>) -> Result
     })
 }
 
-/// Answers a call over the `maximum_concurrent_rpcs` limit, without running anything.
-/// `requests` is kept until the status is out: grpcio cancels a call whose request stream is
-/// dropped unread, and the client would see CANCELLED instead.
-pub(super) fn reject<S: Fail>(rt: &Runtime, ctx: &RpcContext<'_>, kind: Kind, sink: S, requests: impl Send + 'static) {
-    let status = over_the_limit();
-    let metrics = rt.metrics.start(&String::from_utf8_lossy(ctx.method()), kind);
-    rt.metrics.refused(&metrics);
-    // Copying the call's metadata is only worth it when an interceptor will look at it.
-    if !rt.interceptors.is_empty() {
-        rt.refused(&CallInfo::from_rpc(ctx, |_| metrics), &status);
-    }
-    ctx.spawn(sink.fail_with(status).map(move |_| drop(requests)));
+fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(a panic with a non-text payload)")
 }
 
-/// The status of a call over `maximum_concurrent_rpcs`, worded as grpcio's Python server does.
-fn over_the_limit() -> RpcStatus {
-    wire::status(Code::RESOURCE_EXHAUSTED, "Concurrent RPC limit exceeded!")
+/// How a unary View's run ends: a reply or a status, with the response metadata (sent only
+/// with a reply) and the trailers (sent with either) the View set.
+struct Reply<T> {
+    result: Result<T, RpcStatus>,
+    headers: Option<Metadata>,
+    trailers: Option<Metadata>,
+}
+
+impl<T> Reply<T> {
+    fn status(status: RpcStatus) -> Reply<T> {
+        Reply { result: Err(status), headers: None, trailers: None }
+    }
+}
+
+/// The end of a pool unary call, sent from the worker: the reply or the status in one batch,
+/// after the admission slot is freed (so a client that sees the end and calls again at once
+/// is not turned away). Dropped unsent (the pool has stopped), it answers UNAVAILABLE.
+struct Replier<T> {
+    sink: Option<ClientStreamingSink<T>>,
+    permit: Option<Permit>,
+    sent: Option<oneshot::Sender<ClientStreamingSinkResult>>,
+    call: Arc<CallInfo>,
+}
+
+impl<T: Send + 'static> Replier<T> {
+    fn send(mut self, reply: Reply<T>) {
+        let Some(sink) = self.sink.take() else { return };
+        drop(self.permit.take());
+        let sending = sink.reply(reply, &self.call);
+        if let Some(sent) = self.sent.take() {
+            let _ = sent.send(sending);
+        }
+    }
+}
+
+impl<T> Drop for Replier<T> {
+    fn drop(&mut self) {
+        let Some(sink) = self.sink.take() else { return };
+        drop(self.permit.take());
+        self.call.metrics.handled(Code::UNAVAILABLE, None);
+        let sending = sink.fail(wire::status(Code::UNAVAILABLE, "the server stopped before the call ran"));
+        if let Some(sent) = self.sent.take() {
+            let _ = sent.send(sending);
+        }
+    }
 }
 
 /// grpcio's sinks, which share `fail` and `set_trailers` but no trait.
@@ -533,10 +523,20 @@ macro_rules! reply_sink {
 reply_sink!(ClientStreamingSink);
 reply_sink!(UnarySink);
 
-fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> &str {
-    panic
-        .downcast_ref::<&str>()
-        .copied()
-        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
-        .unwrap_or("(a panic with a non-text payload)")
+/// An inline unary call (a View its author marked as never blocking) runs here, start to
+/// finish on the I/O thread: the same admission, interceptors, error mapping and panic guard
+/// as on the pool, without the two hand-offs.
+pub(crate) fn serve_unary_inline<V: UnaryView>(
+    rt: &Arc<Runtime>,
+    view: &Arc<V>,
+    ctx: RpcContext<'_>,
+    request: V::Request,
+    sink: UnarySink<V::Response>,
+) {
+    let Some(permit) = rt.admit() else { return reject(rt, &ctx, Kind::Unary, sink, ()) };
+    let call = rt.call_info(&ctx, Kind::Unary);
+    call.metrics.received();
+    let reply = run_view(rt, &**view, &call, request);
+    drop(permit);
+    ctx.spawn(sink.reply(reply, &call).map(|_| ()));
 }
