@@ -260,7 +260,7 @@ impl Supervisor {
     /// Stops the workers gracefully, and at once when a second signal comes meanwhile: each
     /// is sent SIGTERM again, which cuts its own grace period short.
     fn stop(mut self) -> Result<(), ServerError> {
-        self.signal_workers();
+        self.signal_workers(libc::SIGTERM);
         let mut failed = 0;
         while !self.workers.is_empty() {
             let exited: Vec<usize> = self
@@ -288,7 +288,9 @@ impl Supervisor {
             match self.events.recv() {
                 Ok(Event::Stop(signal)) => {
                     log::warn!("a3grpc: received {} again; the workers stop at once", signals::name(signal));
-                    self.signal_workers();
+                    // Another signal than the first: two SIGTERMs that reach a worker before
+                    // it has read the first are delivered as one, and the second would be lost.
+                    self.signal_workers(libc::SIGINT);
                 }
                 Ok(Event::ChildExited) => {}
                 // No more events: wait for each worker in turn.
@@ -306,11 +308,11 @@ impl Supervisor {
         Ok(())
     }
 
-    fn signal_workers(&self) {
+    fn signal_workers(&self, signal: libc::c_int) {
         for worker in self.workers.values() {
             if let Ok(pid) = i32::try_from(worker.child.id()) {
                 // SAFETY: kill(2) on a child we started, with a valid signal; no memory is touched.
-                unsafe { libc::kill(pid, libc::SIGTERM) };
+                unsafe { libc::kill(pid, signal) };
             }
         }
     }
