@@ -193,14 +193,9 @@ fn once_run_grpc_server_has_returned_sigterm_acts_as_before() {
     let mut process = spawn_signals_process("once_run_grpc_server_has_returned_sigterm_acts_as_before", "fail to start");
     process.wait_for("RETURNED true");
     process.terminate();
-    let until = std::time::Instant::now() + Duration::from_secs(20);
-    let status = loop {
-        if let Some(status) = process.child.try_wait().expect("poll the process") {
-            break status;
-        }
-        assert!(std::time::Instant::now() < until, "SIGTERM was ignored after run_grpc_server returned");
-        thread::sleep(Duration::from_millis(10));
-    };
+    let pid = i32::try_from(process.child.id()).expect("a pid");
+    assert!(wait_until_gone(pid, Duration::from_secs(20)), "SIGTERM was ignored after run_grpc_server returned");
+    let status = process.child.wait().expect("the ended process's status");
     assert_eq!(status.signal(), Some(libc::SIGTERM), "the default action ends the process: {status:?}");
 }
 

@@ -343,3 +343,20 @@ pub fn assert_every_kind_counted(samples: &std::collections::HashMap<String, f64
     let known = format!(r#"grpc_{side}_handled_total{{a3_error="ServerKnownError",grpc_code="Code(599)",{unary}}}"#);
     assert_eq!(get(known), 2.0);
 }
+
+/// Waits up to `timeout` for process `pid` (a child or not) to end, woken by the kernel
+/// through a pidfd rather than by polling; `true` if it ended.
+#[allow(dead_code)]
+pub fn wait_until_gone(pid: i32, timeout: Duration) -> bool {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) } as i32;
+    if fd < 0 {
+        return true; // no such process: it has ended and been reaped
+    }
+    let mut ready = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+    let millis = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
+    // SAFETY: one valid pollfd; the descriptor is ours and closed once.
+    let ended = unsafe { libc::poll(&mut ready, 1, millis) } == 1;
+    unsafe { libc::close(fd) };
+    ended
+}
