@@ -12,7 +12,7 @@ set -euo pipefail
 A3GRPC_VENV="${A3GRPC_VENV:-$HOME/.cache/a3grpc/venv}"
 export A3GRPC_VENV
 setup_log="${TMPDIR:-/tmp}/a3grpc-setup.log"
-python_pins=("grpcio==1.70.0" "grpcio-tools==1.70.0" "grpcio-health-checking==1.70.0" "protobuf==5.29.6" "a3grpc==0.3.0" "a3py==0.3.0" "grpcio-reflection==1.70.0" "h2==4.1.0")
+python_pins=("grpcio==1.70.0" "grpcio-tools==1.70.0" "grpcio-health-checking==1.70.0" "protobuf==5.29.6" "a3grpc==0.3.0" "a3py==0.3.0" "grpcio-reflection==1.70.0" "h2==4.1.0" "opentelemetry-api==1.29.0" "opentelemetry-sdk==1.29.0" "opentelemetry-instrumentation-grpc==0.50b0")
 
 say() { printf 'a3grpc: %s\n' "$*"; }
 

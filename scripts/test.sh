@@ -8,7 +8,7 @@ source scripts/setup.sh --python
 # The library's modules depend one way only: each on those before it in this order, the
 # ARCHITECTURE.md's Layout table. The graph tool lives beside the repository with the project's shared
 # tools.
-layers="error wire codec flow sync engine method metrics reflection channel call view interceptor dispatch servicer conf server client testing"
+layers="error wire codec flow sync engine method trace otlp metrics reflection channel call view interceptor dispatch servicer conf server client testing"
 graph="../shared/tools/module-graph.py"
 if [ -f "$graph" ]; then
   say "module graph"
@@ -27,14 +27,18 @@ if [ -f "$graph" ]; then
   fi
 fi
 
-build_quietly --all-targets
+# Everything is built and tested with the optional `otlp` feature on (its test exports spans);
+# clippy also reads the library without it.
+features="a3grpc/otlp"
+build_quietly --all-targets --features "$features"
 if cargo clippy --version >/dev/null 2>&1; then
   say "clippy"
-  cargo clippy --release --all-targets --quiet -- -D warnings
+  cargo clippy --release --all-targets --features "$features" --quiet -- -D warnings
+  cargo clippy --release -p a3grpc --lib --quiet -- -D warnings
 else
   say "clippy is not installed (rustup component add clippy): skipped"
 fi
 say "docs"
-RUSTDOCFLAGS="-D warnings" cargo doc --release --no-deps --quiet
+RUSTDOCFLAGS="-D warnings" cargo doc --release --no-deps --features "$features" --quiet
 
-cargo test --release
+cargo test --release --features "$features"

@@ -12,6 +12,7 @@ use grpcio::{Deadline, Metadata, MetadataBuilder};
 
 use crate::metrics::CallMetrics;
 use crate::sync::{lock, wait_timeout};
+use crate::trace::{CallTrace, Side, TRACEPARENT};
 
 /// What the server copies out of grpcio's call context before handing the call to a worker.
 pub(crate) struct CallInfo {
@@ -26,6 +27,7 @@ pub(crate) struct CallInfo {
 }
 
 impl CallInfo {
+    /// Copies the call out of grpcio's context; `metrics` starts its counters.
     pub(crate) fn from_rpc(ctx: &grpcio::RpcContext<'_>, metrics: impl FnOnce(&str) -> CallMetrics) -> Arc<CallInfo> {
         let headers = ctx.request_headers().iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
         let method = String::from_utf8_lossy(ctx.method()).into_owned();
@@ -44,6 +46,12 @@ impl CallInfo {
     pub(crate) fn is_cancelled(&self) -> bool {
         self.cancelled.is_set()
     }
+}
+
+/// The trace of a call grpcio hands over: a server span, the child of the caller's.
+pub(crate) fn server_trace(ctx: &grpcio::RpcContext<'_>, method: &str) -> CallTrace {
+    let traceparent = ctx.request_headers().iter().find(|(key, _)| *key == TRACEPARENT);
+    CallTrace::start(Side::Server, method, traceparent.and_then(|(_, value)| std::str::from_utf8(value).ok()))
 }
 
 /// The instant a call's deadline passes. grpcio tells the time left only with a3grpc's

@@ -132,6 +132,23 @@
 //! only calls. `tests/metrics.rs` and `tests/client_metrics.rs` scrape them with Python's urllib
 //! and check the counts exactly.
 //!
+//! # Tracing
+//!
+//! Every call has a [`tracing`](https://docs.rs/tracing) span on the server (`grpc.server`)
+//! and on the client (`grpc.client`), target `a3grpc`, level INFO, with OpenTelemetry's RPC
+//! fields: `otel.name` (`package.Service/Method`), `otel.kind`, `rpc.system = "grpc"`,
+//! `rpc.service`, `rpc.method`, `rpc.grpc.status_code` and `a3.error` (the a3 error name),
+//! plus `trace_id`, `span_id` and `parent_span_id`. A View runs inside its call's span, so
+//! its own events belong to the call.
+//!
+//! The W3C trace context travels in `traceparent` (and `tracestate`): a server reads it, and
+//! [`CallOptions::within`] passes it on to the calls a View makes. While nothing exports
+//! spans, a3grpc passes the caller's context on unchanged; with the `otlp` feature's
+//! exporter (`otlp` module) each call's span gets ids of its own, so a trace from a Python or Go
+//! client runs through this service and into those it calls, and a call from a3grpc's own
+//! client starts one. `tests/trace_export.rs` checks the parents against a Python client
+//! traced by OpenTelemetry's SDK, with the spans read back from an OTLP/HTTP receiver.
+//!
 //! # More than one server
 //!
 //! A client spreads its calls over several servers with the gRPC core's own load balancing; the
@@ -204,11 +221,14 @@ pub mod error;
 pub mod interceptor;
 mod method;
 pub mod metrics;
+#[cfg(feature = "otlp")]
+pub mod otlp;
 mod reflection;
 pub mod server;
 mod servicer;
 mod sync;
 pub mod testing;
+mod trace;
 mod view;
 mod wire;
 

@@ -16,6 +16,7 @@ use prometheus::{
 
 use crate::error::Code;
 use crate::method::split_path;
+use crate::trace::CallTrace;
 
 /// The RPC kinds as the `grpc_type` label spells them.
 #[derive(Debug, Clone, Copy)]
@@ -77,7 +78,7 @@ impl Calls {
     }
 
     /// Counts a call that starts, and returns what counts its messages and its end.
-    pub(crate) fn start(self: &Arc<Self>, method: &str, kind: Kind) -> CallMetrics {
+    pub(crate) fn start(self: &Arc<Self>, method: &str, kind: Kind, trace: CallTrace) -> CallMetrics {
         let (service, name) = split_path(method).unwrap_or(("", method));
         let labels = [kind.label(), service, name];
         self.started.with_label_values(&labels).inc();
@@ -89,6 +90,7 @@ impl Calls {
             service: service.to_owned(),
             method: name.to_owned(),
             started: Instant::now(),
+            trace,
         }
     }
 }
@@ -101,11 +103,11 @@ pub(crate) fn client_calls() -> &'static Arc<Calls> {
 
 /// Counters for calls no server serves (a View tested on its own, `a3grpc::testing`): kept
 /// in a registry nobody exports.
-pub(crate) fn detached_call(method: &str) -> CallMetrics {
+pub(crate) fn detached_call(method: &str, trace: CallTrace) -> CallMetrics {
     static DETACHED: OnceLock<Arc<Calls>> = OnceLock::new();
     DETACHED
         .get_or_init(|| Arc::new(Calls::new("server").expect("the server metric names and labels are valid")))
-        .start(method, Kind::Unary)
+        .start(method, Kind::Unary, trace)
 }
 
 /// The metrics of every client of this process, in the Prometheus text format
@@ -182,8 +184,8 @@ impl Metrics {
     }
 
     /// Counts a call that starts.
-    pub(crate) fn start(&self, method: &str, kind: Kind) -> CallMetrics {
-        self.calls.start(method, kind)
+    pub(crate) fn start(&self, method: &str, kind: Kind, trace: CallTrace) -> CallMetrics {
+        self.calls.start(method, kind, trace)
     }
 
     /// Counts a call refused over `maximum_concurrent_rpcs`.
@@ -208,7 +210,7 @@ impl Metrics {
     }
 }
 
-/// One call's counters.
+/// One call's counters, and its trace, whose span ends with the call's last copy of them.
 #[derive(Clone)]
 pub(crate) struct CallMetrics {
     calls: Arc<Calls>,
@@ -218,6 +220,7 @@ pub(crate) struct CallMetrics {
     service: String,
     method: String,
     started: Instant,
+    trace: CallTrace,
 }
 
 impl CallMetrics {
@@ -229,8 +232,13 @@ impl CallMetrics {
         self.sent.inc();
     }
 
+    pub(crate) fn trace(&self) -> &CallTrace {
+        &self.trace
+    }
+
     /// Counts the call's end with `code`, and the a3 error that ended it, if one did.
     pub(crate) fn handled(&self, code: Code, a3_error: Option<&str>) {
+        self.trace.ended(code.value(), a3_error);
         let code = code_name(code);
         let labels = [self.kind.label(), &self.service, &self.method];
         let handled = [labels[0], labels[1], labels[2], &code, a3_error.unwrap_or("")];

@@ -45,6 +45,7 @@ use std::time::Duration;
 use grpcio::{Deadline, Metadata};
 
 use crate::call::{CallInfo, Cancellation};
+use crate::trace::{CallTrace, TRACEPARENT};
 use crate::client::BaseClient;
 use crate::conf::Conf;
 use crate::metrics::detached_call;
@@ -114,8 +115,10 @@ impl ContextBuilder {
         if self.cancelled {
             cancelled.set();
         }
+        let traceparent = self.headers.iter().find(|(key, _)| key == TRACEPARENT);
+        let trace = CallTrace::detached(traceparent.and_then(|(_, value)| std::str::from_utf8(value).ok()));
         let call = CallInfo {
-            metrics: detached_call(&self.method),
+            metrics: detached_call(&self.method, trace),
             method: self.method,
             peer: self.peer,
             headers: self.headers,

@@ -64,6 +64,12 @@ impl Context {
         Context { call: call.clone(), response_headers: None, trailers: None, extensions: HashMap::new() }
     }
 
+    /// The `traceparent` the calls this View makes carry: this call's span when it has one,
+    /// else the one it came with.
+    pub(crate) fn onward_traceparent(&self) -> Option<&str> {
+        self.call.metrics.trace().onward()
+    }
+
     /// Attaches a value of type `T` to this call, replacing any earlier one: how an
     /// interceptor hands what it learned (a user, a request id) to the View and to later
     /// interceptors.

@@ -57,6 +57,7 @@ use crate::channel::{client_credentials, host_port, options_onto, ChannelOption,
 use crate::error::{A3Error, Code, Error, ErrorKind, StatusCodes};
 use crate::method::RpcMethod;
 use crate::metrics::{client_calls, CallMetrics, Kind};
+use crate::trace::{CallTrace, Side, TRACEPARENT};
 use crate::wire;
 use stream::Receiver;
 
@@ -286,8 +287,7 @@ impl BaseClient {
     ) -> Result<(Resp, Headers), Error> {
         let method = method.grpc();
         let started = Instant::now();
-        let metrics = client_calls().start(method.name, Kind::Unary);
-        let options = self.intercepted(method.name, options);
+        let (options, metrics) = self.begin(method.name, Kind::Unary, options);
         metrics.sent();
         let result = self.unary_with_retries(method, request, &options);
         if result.is_ok() {
@@ -342,13 +342,16 @@ impl BaseClient {
 }
 
 impl BaseClient {
-    /// The call's options after every interceptor's `before`.
-    fn intercepted(&self, method: &str, options: &CallOptions) -> CallOptions {
+    /// Starts a call: its options after every interceptor's `before`, carrying the call's
+    /// own trace context, and its counters and span.
+    fn begin(&self, method: &str, kind: Kind, options: &CallOptions) -> (CallOptions, CallMetrics) {
         let mut options = options.clone();
         for interceptor in self.interceptors.iter() {
             interceptor.before(method, &mut options);
         }
-        options
+        let trace = CallTrace::start(Side::Client, method, options.header_str(TRACEPARENT));
+        options.replace_header(TRACEPARENT, trace.onward());
+        (options, client_calls().start(method, kind, trace))
     }
 
     /// Tells the interceptors of a call that failed before it started, and returns the error.
@@ -410,8 +413,7 @@ impl BaseClient {
     ) -> Result<Resp, Error> {
         let method = method.grpc();
         let started = Instant::now();
-        let metrics = client_calls().start(method.name, Kind::ClientStream);
-        let options = self.intercepted(method.name, options);
+        let (options, metrics) = self.begin(method.name, Kind::ClientStream, options);
         let result = (|| {
             let (sender, mut receiver) =
                 self.client.client_streaming(method, self.call_option(&options)?).map_err(|e| self.error(e))?;
@@ -442,8 +444,7 @@ impl BaseClient {
     ) -> Result<ResponseStream<Resp>, Error> {
         let method = method.grpc();
         let started = Instant::now();
-        let metrics = client_calls().start(method.name, Kind::ServerStream);
-        let options = self.intercepted(method.name, options);
+        let (options, metrics) = self.begin(method.name, Kind::ServerStream, options);
         let receiver = self.client.server_streaming(method, request, self.call_option(&options)?);
         let receiver = receiver.map_err(|e| self.failed(method.name, &metrics, self.error(e), started))?;
         metrics.sent();
@@ -459,8 +460,7 @@ impl BaseClient {
     ) -> Result<(RequestSender<Req>, ResponseStream<Resp>), Error> {
         let method = method.grpc();
         let started = Instant::now();
-        let metrics = client_calls().start(method.name, Kind::BidiStream);
-        let options = self.intercepted(method.name, options);
+        let (options, metrics) = self.begin(method.name, Kind::BidiStream, options);
         let call = self.client.duplex_streaming(method, self.call_option(&options)?);
         let (sender, receiver) = call.map_err(|e| self.failed(method.name, &metrics, self.error(e), started))?;
         let requests = RequestSender::spawn(self, sender, metrics.clone());

@@ -6,10 +6,8 @@ use std::time::Duration;
 use crate::channel::{Compression, CALL_COMPRESSION_KEY};
 use crate::error::{Code, Error};
 use crate::interceptor::{RequestIdValue, REQUEST_ID};
+use crate::trace::{TRACEPARENT, TRACESTATE};
 use crate::view::Context;
-
-/// The W3C trace context a call passes on (`traceparent`, `tracestate`).
-const TRACE_CONTEXT: [&str; 2] = ["traceparent", "tracestate"];
 
 /// Whether a failure happened before the request left this client: the gRPC core says so in
 /// the UNAVAILABLE it reports when it could not make a connection.
@@ -152,6 +150,20 @@ impl CallOptions {
         self.headers.iter().any(|(k, _)| k.eq_ignore_ascii_case(key))
     }
 
+    /// The text of request metadata `key`, if it is set and text.
+    pub(super) fn header_str(&self, key: &str) -> Option<&str> {
+        let (_, value) = self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(key))?;
+        std::str::from_utf8(value).ok()
+    }
+
+    /// Sets request metadata `key` to `value` alone, or removes it.
+    pub(super) fn replace_header(&mut self, key: &str, value: Option<&str>) {
+        self.headers.retain(|(k, _)| !k.eq_ignore_ascii_case(key));
+        if let Some(value) = value {
+            self.set_header(key, value);
+        }
+    }
+
     /// Marks this call idempotent: a failure the [`RetryPolicy`] lists is retried even when the
     /// request may have reached the server.
     pub fn idempotent(mut self, idempotent: bool) -> CallOptions {
@@ -200,9 +212,10 @@ impl CallOptions {
         if let Some(id) = request_id {
             options.set_header(REQUEST_ID, id);
         }
-        for key in TRACE_CONTEXT {
-            if let Some(value) = ctx.header(key) {
-                options.set_header(key, value);
+        if let Some(traceparent) = ctx.onward_traceparent() {
+            options.set_header(TRACEPARENT, traceparent);
+            if let Some(state) = ctx.header(TRACESTATE) {
+                options.set_header(TRACESTATE, state);
             }
         }
         options

@@ -32,7 +32,7 @@ use grpcio::{
 pub(crate) use pool::{Pool, Submitter};
 pub(crate) use stream::{serve_bidi, serve_client_streaming, serve_server_streaming};
 
-use crate::call::CallInfo;
+use crate::call::{server_trace, CallInfo};
 use crate::error::{A3Error, Code, StatusCodes};
 use crate::interceptor::{Interceptor, Outcome};
 use crate::metrics::{Kind, Metrics};
@@ -80,7 +80,7 @@ impl Runtime {
 
     /// What the server copies out of an admitted call, its metrics started.
     fn call_info(&self, ctx: &RpcContext<'_>, kind: Kind) -> Arc<CallInfo> {
-        CallInfo::from_rpc(ctx, |method| self.metrics.start(method, kind))
+        CallInfo::from_rpc(ctx, |method| self.metrics.start(method, kind, server_trace(ctx, method)))
     }
 
     /// Admits a call under `maximum_concurrent_rpcs`, or says no.
@@ -253,7 +253,8 @@ fn call_ended<T: Send + 'static>(requests: RequestStream<T>) -> crate::call::Pro
 /// dropped unread, and the client would see CANCELLED instead.
 pub(super) fn reject<S: Fail>(rt: &Runtime, ctx: &RpcContext<'_>, kind: Kind, sink: S, requests: impl Send + 'static) {
     let status = over_the_limit();
-    let metrics = rt.metrics.start(&String::from_utf8_lossy(ctx.method()), kind);
+    let method = String::from_utf8_lossy(ctx.method());
+    let metrics = rt.metrics.start(&method, kind, server_trace(ctx, &method));
     rt.metrics.refused(&metrics);
     // Copying the call's metadata is only worth it when an interceptor will look at it.
     if !rt.interceptors.is_empty() {
@@ -307,6 +308,9 @@ pub(super) fn run_guarded<T>(
     ctx: &mut Context,
     body: impl FnOnce(&mut Context) -> Result<T, A3Error>,
 ) -> Result<T, RpcStatus> {
+    // The View's own spans and events are the call's children.
+    let span = call.metrics.trace().span();
+    let _in_span = span.enter();
     let (outcome, fate) = run_intercepted(rt, call, ctx, body);
     conclude(rt, call, outcome, fate)
 }
