@@ -5,7 +5,8 @@
 //! (target `a3grpc`, level INFO), and a guard that sends what is left when it drops. Once
 //! it is made, calls get span ids of their own and pass them on in `traceparent`, so the
 //! spans of a Python or Go caller, of this program's servers and clients and of the services
-//! they call make one trace.
+//! they call make one trace. Your crate names `tracing-subscriber = "0.3"` for the registry
+//! the layer goes into (and any layers of its own, such as `fmt`).
 //!
 //! ```no_run
 //! use tracing_subscriber::layer::SubscriberExt;
@@ -111,6 +112,7 @@ impl fmt::Debug for OtlpLayer {
 }
 
 /// Sends the spans still queued when dropped, or at [`flush`](Flush::flush).
+#[must_use = "the exporter stops when this drops: keep it (`let _flush = ...`) until the program ends"]
 pub struct Flush {
     processor: Arc<BatchSpanProcessor>,
 }
@@ -309,6 +311,12 @@ mod tests {
         let failed = ended(SpanKind::Client, 499, Some("NotFoundError")).status();
         assert_eq!(failed, Status::Error { description: "NotFoundError".into() });
         assert!(matches!(ended(SpanKind::Client, 5, None).status(), Status::Error { .. }));
+    }
+
+    #[test]
+    fn a_malformed_endpoint_is_an_error_that_names_it() {
+        let err = Exporter::new().endpoint("http://exa mple:4318/v1/traces").layer().unwrap_err();
+        assert!(err.to_string().contains("exa mple"), "{err}");
     }
 
     #[test]
