@@ -57,9 +57,7 @@ struct Parent {
 fn parse(traceparent: &str) -> Option<Parent> {
     let value = traceparent.trim();
     let field = |range: std::ops::Range<usize>| {
-        value
-            .get(range)
-            .filter(|hex| hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+        value.get(range).filter(|hex| hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
     };
     let version = u8::from_str_radix(field(0..2)?, 16).ok()?;
     let well_formed = match version {

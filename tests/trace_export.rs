@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 use a3grpc::otlp::{Exporter, Flush};
 use a3grpc::{A3Error, BaseClient, CallOptions, Server};
 use a3grpc_examples::hello::{
-    greeter_servicer, METHOD_GREETER_SAY_HELLO_BIDI_STREAM as BIDI, METHOD_GREETER_SAY_HELLO_STREAM_REPLY as SERVER_STREAM,
-    METHOD_GREETER_SAY_STREAM_HELLO_REPLY as CLIENT_STREAM,
+    greeter_servicer, METHOD_GREETER_SAY_HELLO_BIDI_STREAM as BIDI,
+    METHOD_GREETER_SAY_HELLO_STREAM_REPLY as SERVER_STREAM, METHOD_GREETER_SAY_STREAM_HELLO_REPLY as CLIENT_STREAM,
 };
 use common::*;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
@@ -56,13 +56,14 @@ impl Collector {
             for mut request in server.incoming_requests() {
                 let mut body = Vec::new();
                 let read = std::io::Read::read_to_end(request.as_reader(), &mut body);
-                let status = match (request.url(), read.ok().and_then(|_| ExportTraceServiceRequest::decode(&body[..]).ok())) {
-                    ("/v1/traces", Some(export)) => {
-                        shared.receive(export);
-                        200
-                    }
-                    _ => 400,
-                };
+                let status =
+                    match (request.url(), read.ok().and_then(|_| ExportTraceServiceRequest::decode(&body[..]).ok())) {
+                        ("/v1/traces", Some(export)) => {
+                            shared.receive(export);
+                            200
+                        }
+                        _ => 400,
+                    };
                 let _ = request.respond(tiny_http::Response::empty(status));
             }
         });
@@ -84,11 +85,7 @@ impl Collector {
             };
             for span in resource.scope_spans.into_iter().flat_map(|scope| scope.spans) {
                 let kind = span.kind();
-                let error = span
-                    .status
-                    .as_ref()
-                    .filter(|s| s.code() == StatusCode::Error)
-                    .map(|s| s.message.clone());
+                let error = span.status.as_ref().filter(|s| s.code() == StatusCode::Error).map(|s| s.message.clone());
                 spans.push(Received {
                     service_name: service_name.clone(),
                     name: span.name,
@@ -96,11 +93,7 @@ impl Collector {
                     trace_id: hex(&span.trace_id),
                     span_id: hex(&span.span_id),
                     parent_span_id: hex(&span.parent_span_id),
-                    attributes: span
-                        .attributes
-                        .into_iter()
-                        .filter_map(|kv| Some((kv.key, kv.value?.value?)))
-                        .collect(),
+                    attributes: span.attributes.into_iter().filter_map(|kv| Some((kv.key, kv.value?.value?))).collect(),
                     error,
                 });
             }
@@ -160,7 +153,8 @@ fn front_and_back() -> (Server, Server) {
 
 /// What the traced Python client printed: its reply or status code, and its span.
 fn python_call(port: u16, name: &str) -> serde_json::Value {
-    let out = python_script("traced_client.py").args(["127.0.0.1", &port.to_string(), name]).output().expect("python runs");
+    let out =
+        python_script("traced_client.py").args(["127.0.0.1", &port.to_string(), name]).output().expect("python runs");
     assert!(out.status.success(), "traced_client.py failed: {}", String::from_utf8_lossy(&out.stderr));
     serde_json::from_slice(&out.stdout).expect("one JSON line")
 }

@@ -2,10 +2,11 @@
 //!
 //! 1. [`serve_unary`]: the request read, admission (`maximum_concurrent_rpcs`) and hand-off
 //!    to the worker pool (`pool.rs`);
-//! 2. [`run_view`], on a worker: drop a call that died in the queue, then [`run_guarded`]:
-//!    [`run_intercepted`] runs the interceptors' `before`, the View and their `after`, and
-//!    settles the call's fate once; [`conclude`] records it and turns the View's error or
-//!    panic into the status that ends the call (`wire.rs`);
+//! 2. [`run_view`], on a worker: drop a call that died in the queue, then [`run_guarded`],
+//!    inside the call's span (`trace.rs`, made when the call arrived): [`run_intercepted`]
+//!    runs the interceptors' `before`, the View and their `after`, and settles the call's
+//!    fate once; [`conclude`] records it and turns the View's error or panic into the status
+//!    that ends the call (`wire.rs`);
 //! 3. [`Replier`], still on the worker: the admission slot freed, the reply sent; the I/O
 //!    thread only keeps the call until its status is out.
 //!
