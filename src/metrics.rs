@@ -210,7 +210,7 @@ impl Metrics {
     }
 }
 
-/// One call's counters, and its trace, whose span ends with the call's last copy of them.
+/// One call's counters, and its trace, whose span ends when the call's end is counted.
 #[derive(Clone)]
 pub(crate) struct CallMetrics {
     calls: Arc<Calls>,

@@ -178,6 +178,11 @@ impl CallTrace {
         self.onward.as_deref()
     }
 
+    /// The call's trace id, in hex: the same in what it came with and what it passes on.
+    pub(crate) fn trace_id(&self) -> Option<&str> {
+        self.onward.as_deref().and_then(|traceparent| traceparent.get(3..35))
+    }
+
     /// The call's span, until it has ended.
     pub(crate) fn span(&self) -> Span {
         lock(&self.span).clone().unwrap_or_else(Span::none)
@@ -238,6 +243,8 @@ mod tests {
     fn while_nothing_records_the_incoming_context_is_passed_on_unchanged() {
         let trace = CallTrace::start(Side::Server, "/pkg.Svc/Get", Some(VALID));
         assert_eq!(trace.onward(), Some(VALID));
+        assert_eq!(trace.trace_id(), Some("4bf92f3577b34da6a3ce929d0e0e4736"));
+        assert_eq!(CallTrace::detached(Some(VALID)).trace_id(), trace.trace_id());
         assert_eq!(CallTrace::start(Side::Client, "/pkg.Svc/Get", Some("garbage")).onward(), None);
         assert_eq!(CallTrace::start(Side::Client, "/pkg.Svc/Get", None).onward(), None);
     }

@@ -107,6 +107,13 @@ impl Context {
         self.call.headers.iter().map(|(k, v)| (k.as_str(), v.as_slice()))
     }
 
+    /// The call's W3C trace id (32 lower-case hex digits), for your logs: its caller's, or the
+    /// one its span started. `None` when the caller sent no trace context and nothing
+    /// exports spans (README, Tracing).
+    pub fn trace_id(&self) -> Option<&str> {
+        self.call.metrics.trace().trace_id()
+    }
+
     /// Whether the caller's deadline has passed.
     pub fn deadline_exceeded(&self) -> bool {
         self.call.deadline.exceeded()

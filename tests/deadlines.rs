@@ -23,6 +23,7 @@ struct Seen {
     time_remaining: Option<Duration>,
     request_id: Option<String>,
     traceparent: Option<String>,
+    trace_id: Option<String>,
     woken_by_the_end: bool,
 }
 
@@ -36,6 +37,7 @@ fn back_server() -> (a3grpc::Server, mpsc::Receiver<Seen>) {
             time_remaining: ctx.time_remaining(),
             request_id: ctx.header("x-request-id").map(str::to_owned),
             traceparent: ctx.header("traceparent").map(str::to_owned),
+            trace_id: ctx.trace_id().map(str::to_owned),
             woken_by_the_end: false,
         };
         if request.get_name() == "missing" {
@@ -97,6 +99,7 @@ fn a_downstream_call_ends_at_the_callers_deadline_and_carries_its_context() {
     assert!(seen.woken_by_the_end, "the back View is woken when the deadline passes, not after 3 s");
     assert_eq!(seen.request_id.as_deref(), Some("req-7"));
     assert_eq!(seen.traceparent.as_deref(), Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"));
+    assert_eq!(seen.trace_id.as_deref(), Some("4bf92f3577b34da6a3ce929d0e0e4736"));
 }
 
 #[test]

@@ -140,9 +140,9 @@ fn exporter() -> &'static (Arc<Collector>, Flush) {
 /// The back service, which answers "missing" with a NotFoundError, and the front one, whose
 /// View passes its call on to the back one within its own.
 fn front_and_back() -> (Server, Server) {
-    let back = start(conf(vec![greeter(|request, _ctx| match request.get_name() {
+    let back = start(conf(vec![greeter(|request, ctx| match request.get_name() {
         "missing" => Err(A3Error::NotFound("no such greeting".into())),
-        name => Ok(reply(format!("hello {name}"))),
+        name => Ok(reply(format!("hello {name} in {}", ctx.trace_id().unwrap_or("no trace")))),
     })]));
     let downstream = BaseClient::connect("127.0.0.1", back.port()).expect("client builds");
     let front = start(conf(vec![greeter(move |request, ctx| {
@@ -202,7 +202,11 @@ fn a_python_clients_trace_runs_through_both_servers_with_the_right_parents() {
     exporter();
     let (front, _back) = front_and_back();
     let python = python_call(front.port(), "ada");
-    assert_eq!(python["reply"], "hello ada");
+    // The back View's ctx.trace_id() is the Python client's.
+    assert_eq!(
+        python["reply"].as_str(),
+        Some(format!("hello ada in {}", python["trace_id"].as_str().unwrap()).as_str())
+    );
     assert_eq!(python["kind"], "CLIENT");
 
     let Chain { front_server, front_client, back_server } = chain(&python);
