@@ -1,24 +1,35 @@
 //! Sends every call's span to an OpenTelemetry collector over OTLP (HTTP/protobuf), from a
 //! thread of the exporter's own: no async runtime in your program. The `otlp` feature.
 //!
-//! [`Exporter::layer`] gives a [`tracing_subscriber`] layer, which collects a3grpc's call spans
-//! (target `a3grpc`, level INFO), and a guard that sends what is left when it drops. Once
-//! it is made, calls get span ids of their own and pass them on in `traceparent`, so the
-//! spans of a Python or Go caller, of this program's servers and clients and of the services
-//! they call make one trace. Your crate names `tracing-subscriber = "0.3"` for the registry
-//! the layer goes into (and any layers of its own, such as `fmt`).
+//! [`Exporter::install`] makes it the program's `tracing` subscriber; [`Exporter::layer`]
+//! gives a [`tracing_subscriber`] layer for a subscriber of your own. Either collects
+//! a3grpc's call spans (target `a3grpc`, level INFO) and returns a guard that sends what is
+//! left when it drops. Once it is made, calls get span ids of their own and pass them on in
+//! `traceparent`, so the spans of a Python or Go caller, of this program's servers and
+//! clients and of the services they call make one trace. a3grpc's logs go through `log`
+//! (e.g. `env_logger`) as before.
+//!
+//! ```no_run
+//! # fn main() -> Result<(), a3grpc::otlp::OtlpError> {
+//! let _flush = a3grpc::otlp::Exporter::new()
+//!     .endpoint("http://127.0.0.1:4318/v1/traces")
+//!     .service_name("shop")
+//!     .install()?;
+//! // ... serve and call; the spans still queued go out when `_flush` drops.
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! With a subscriber of your own (`tracing-subscriber = "0.3"`):
 //!
 //! ```no_run
 //! use tracing_subscriber::layer::SubscriberExt;
-//! use tracing_subscriber::util::SubscriberInitExt;
 //!
-//! # fn main() -> Result<(), a3grpc::otlp::OtlpError> {
-//! let (spans, _flush) = a3grpc::otlp::Exporter::new()
-//!     .endpoint("http://127.0.0.1:4318/v1/traces")
-//!     .service_name("shop")
-//!     .layer()?;
-//! tracing_subscriber::registry().with(spans).init();
-//! // ... serve and call; the spans still queued go out when `_flush` drops.
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let (spans, _flush) = a3grpc::otlp::Exporter::new().service_name("shop").layer()?;
+//! // Not `.init()` next to env_logger: with tracing-subscriber's default features it also
+//! // takes over the `log` facade, which env_logger holds.
+//! tracing::subscriber::set_global_default(tracing_subscriber::registry().with(spans))?;
 //! # Ok(())
 //! # }
 //! ```
@@ -42,7 +53,7 @@ use opentelemetry_sdk::Resource;
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing::Subscriber;
-use tracing_subscriber::layer::Context as LayerContext;
+use tracing_subscriber::layer::{Context as LayerContext, SubscriberExt};
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::Layer;
 
@@ -96,6 +107,18 @@ impl Exporter {
         let scope = InstrumentationScope::builder("a3grpc").with_version(env!("CARGO_PKG_VERSION")).build();
         start_recording();
         Ok((OtlpLayer { processor: processor.clone(), scope }, Flush { processor }))
+    }
+}
+
+impl Exporter {
+    /// Starts the exporter as the program's `tracing` subscriber, for a program that has none
+    /// of its own; returns the guard that sends the spans still queued when it drops.
+    pub fn install(self) -> Result<Flush, OtlpError> {
+        let (spans, flush) = self.layer()?;
+        tracing::subscriber::set_global_default(tracing_subscriber::registry().with(spans)).map_err(|_| {
+            OtlpError("a tracing subscriber is already set: add `Exporter::layer()` to it instead".into())
+        })?;
+        Ok(flush)
     }
 }
 

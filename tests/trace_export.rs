@@ -23,8 +23,6 @@ use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
 use prost::Message;
-use tracing_subscriber::layer::SubscriberExt;
-use tracing_subscriber::util::SubscriberInitExt;
 
 /// One span as the collector received it.
 #[derive(Debug, Clone)]
@@ -127,12 +125,11 @@ fn exporter() -> &'static (Arc<Collector>, Flush) {
     static EXPORTER: OnceLock<(Arc<Collector>, Flush)> = OnceLock::new();
     EXPORTER.get_or_init(|| {
         let (collector, port) = Collector::start();
-        let (spans, flush) = Exporter::new()
+        let flush = Exporter::new()
             .endpoint(format!("http://127.0.0.1:{port}/v1/traces"))
             .service_name("a3grpc-tests")
-            .layer()
+            .install()
             .expect("the exporter starts");
-        tracing_subscriber::registry().with(spans).init();
         (collector, flush)
     })
 }
@@ -267,4 +264,11 @@ fn a_call_from_an_a3grpc_client_starts_a_trace_its_server_span_continues_in_ever
             assert_eq!(int(span, "rpc.grpc.status_code"), Some(0), "{span:#?}");
         }
     }
+}
+
+#[test]
+fn a_second_exporter_is_refused_with_what_to_do_instead() {
+    exporter();
+    let err = Exporter::new().endpoint("http://127.0.0.1:9/v1/traces").install().unwrap_err();
+    assert!(err.to_string().contains("Exporter::layer()"), "{err}");
 }
