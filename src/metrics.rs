@@ -14,7 +14,7 @@ use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
 };
 
-use crate::error::Code;
+use crate::error::{A3Error, Code};
 use crate::method::split_path;
 use crate::trace::CallTrace;
 
@@ -236,9 +236,11 @@ impl CallMetrics {
         &self.trace
     }
 
-    /// Counts the call's end with `code`, and the a3 error that ended it, if one did.
-    pub(crate) fn handled(&self, code: Code, a3_error: Option<&str>) {
-        self.trace.ended(code.value(), a3_error);
+    /// Counts the call's end with `code`, and the error that ended it, if one did: by its
+    /// name when it is an a3 error class (a plain status is counted by its code alone).
+    pub(crate) fn handled(&self, code: Code, error: Option<&A3Error>) {
+        let a3_error = error.filter(|e| !matches!(e, A3Error::Status { .. })).map(A3Error::name);
+        self.trace.ended(code, a3_error, error.map(A3Error::side));
         let code = code_name(code);
         let labels = [self.kind.label(), &self.service, &self.method];
         let handled = [labels[0], labels[1], labels[2], &code, a3_error.unwrap_or("")];

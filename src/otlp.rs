@@ -170,6 +170,7 @@ struct CallSpan {
     parent_span_id: Option<u64>,
     code: Option<i64>,
     a3_error: Option<String>,
+    failed: bool,
     attributes: Vec<KeyValue>,
     start: SystemTime,
 }
@@ -184,6 +185,7 @@ impl Visit for CallSpan {
             "span_id" => self.span_id = hex(16).and_then(|id| u64::try_from(id).ok()),
             "parent_span_id" => self.parent_span_id = hex(16).and_then(|id| u64::try_from(id).ok()),
             "a3.error" => self.a3_error = Some(value.to_owned()),
+            "otel.status_code" => self.failed = value == "ERROR",
             name => self.attributes.push(KeyValue::new(name, value.to_owned())),
         }
     }
@@ -200,21 +202,17 @@ impl Visit for CallSpan {
 }
 
 impl CallSpan {
-    /// The status OpenTelemetry's gRPC conventions give: on a client every code but OK is an
-    /// error; on a server only those that say the server failed (UNKNOWN, DEADLINE_EXCEEDED,
-    /// UNIMPLEMENTED, INTERNAL, UNAVAILABLE, DATA_LOSS), and a3's server-side errors.
+    /// In error when the call's span says so (`trace.rs` applies the gRPC conventions),
+    /// described by its a3 error or its code.
     fn status(&self) -> Status {
-        let Some(code) = self.code else { return Status::Unset };
-        let server_failed =
-            [2, 4, 12, 13, 14, 15].contains(&code) || self.a3_error.as_deref().is_some_and(|e| e.starts_with("Server"));
-        let failed = match self.kind {
-            SpanKind::Server => server_failed,
-            _ => code != 0,
-        };
-        if !failed {
+        if !self.failed {
             return Status::Unset;
         }
-        let description = self.a3_error.clone().unwrap_or_else(|| format!("status code {code}"));
+        let description = match (&self.a3_error, self.code) {
+            (Some(name), _) => name.clone(),
+            (None, Some(code)) => format!("status code {code}"),
+            (None, None) => "failed".to_owned(),
+        };
         Status::Error { description: Cow::Owned(description) }
     }
 
@@ -274,6 +272,7 @@ where
             parent_span_id: None,
             code: None,
             a3_error: None,
+            failed: false,
             attributes: Vec::new(),
             start: SystemTime::now(),
         };
@@ -304,7 +303,7 @@ where
 mod tests {
     use super::*;
 
-    fn ended(kind: SpanKind, code: i64, a3_error: Option<&str>) -> CallSpan {
+    fn ended(kind: SpanKind, code: i64, a3_error: Option<&str>, failed: bool) -> CallSpan {
         CallSpan {
             kind,
             name: "pkg.Svc/Get".into(),
@@ -313,27 +312,19 @@ mod tests {
             parent_span_id: None,
             code: Some(code),
             a3_error: a3_error.map(str::to_owned),
+            failed,
             attributes: Vec::new(),
             start: SystemTime::now(),
         }
     }
 
     #[test]
-    fn a_server_span_fails_only_when_the_server_did() {
-        assert_eq!(ended(SpanKind::Server, 0, None).status(), Status::Unset);
-        assert_eq!(ended(SpanKind::Server, 5, None).status(), Status::Unset);
-        assert_eq!(ended(SpanKind::Server, 499, Some("NotFoundError")).status(), Status::Unset);
-        assert!(matches!(ended(SpanKind::Server, 13, None).status(), Status::Error { .. }));
-        let failed = ended(SpanKind::Server, 599, Some("ServerUnknownError")).status();
+    fn a_failed_span_is_described_by_its_a3_error_else_by_its_code() {
+        assert_eq!(ended(SpanKind::Server, 499, Some("NotFoundError"), false).status(), Status::Unset);
+        let failed = ended(SpanKind::Server, 599, Some("ServerUnknownError"), true).status();
         assert_eq!(failed, Status::Error { description: "ServerUnknownError".into() });
-    }
-
-    #[test]
-    fn a_client_span_fails_with_every_code_but_ok() {
-        assert_eq!(ended(SpanKind::Client, 0, None).status(), Status::Unset);
-        let failed = ended(SpanKind::Client, 499, Some("NotFoundError")).status();
-        assert_eq!(failed, Status::Error { description: "NotFoundError".into() });
-        assert!(matches!(ended(SpanKind::Client, 5, None).status(), Status::Error { .. }));
+        let failed = ended(SpanKind::Client, 5, None, true).status();
+        assert_eq!(failed, Status::Error { description: "status code 5".into() });
     }
 
     #[test]
@@ -345,10 +336,10 @@ mod tests {
     #[test]
     fn a_span_without_ids_of_its_own_is_not_exported() {
         let scope = InstrumentationScope::builder("a3grpc").build();
-        let mut passed_on = ended(SpanKind::Server, 0, None);
+        let mut passed_on = ended(SpanKind::Server, 0, None, false);
         passed_on.span_id = None;
         assert!(passed_on.into_span_data(&scope).is_none());
-        let data = ended(SpanKind::Client, 0, None).into_span_data(&scope).expect("exported");
+        let data = ended(SpanKind::Client, 0, None, false).into_span_data(&scope).expect("exported");
         assert_eq!(data.parent_span_id, SpanId::INVALID);
         assert!(data.attributes.contains(&KeyValue::new("rpc.grpc.status_code", 0_i64)));
     }

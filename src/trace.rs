@@ -18,6 +18,7 @@ use std::sync::{Arc, Mutex};
 use tracing::field::Empty;
 use tracing::Span;
 
+use crate::error::{Code, Side as Blame};
 use crate::method::split_path;
 use crate::sync::lock;
 
@@ -105,7 +106,9 @@ pub(crate) struct CallTrace {
     onward: Option<String>,
     /// Shared by the copies of the call's record (a stream's sender holds one), and taken
     /// when the call ends: a span closes when its last handle drops, which must be then.
-    span: Arc<Mutex<Option<Span>>>,
+    /// None when no subscriber wants the span, so such calls allocate nothing for it.
+    span: Option<Arc<Mutex<Option<Span>>>>,
+    side: Side,
 }
 
 /// Which side of a call a span stands for.
@@ -144,6 +147,7 @@ impl CallTrace {
                     rpc.method = name,
                     rpc.grpc.status_code = Empty,
                     a3.error = Empty,
+                    otel.status_code = Empty,
                     trace_id = Empty,
                     span_id = Empty,
                     parent_span_id = Empty,
@@ -163,14 +167,15 @@ impl CallTrace {
                 span.record("parent_span_id", format!("{:016x}", parent.span_id).as_str());
             }
         }
-        CallTrace { onward, span: Arc::new(Mutex::new(Some(span))) }
+        let span = (!span.is_disabled()).then(|| Arc::new(Mutex::new(Some(span))));
+        CallTrace { onward, span, side }
     }
 
     /// A call that nobody traces (a View tested on its own), whose onward calls carry
     /// `incoming` if it is a trace context.
     pub(crate) fn detached(incoming: Option<&str>) -> CallTrace {
         let onward = incoming.filter(|value| parse(value).is_some()).map(|value| value.trim().to_owned());
-        CallTrace { onward, span: Arc::new(Mutex::new(None)) }
+        CallTrace { onward, span: None, side: Side::Server }
     }
 
     /// The `traceparent` the next hop gets, if any.
@@ -185,17 +190,32 @@ impl CallTrace {
 
     /// The call's span, until it has ended.
     pub(crate) fn span(&self) -> Span {
-        lock(&self.span).clone().unwrap_or_else(Span::none)
+        self.span.as_ref().and_then(|span| lock(span).clone()).unwrap_or_else(Span::none)
     }
 
-    /// Records how the call ended, its status code and the a3 error that ended it, and ends
-    /// its span (once the View's run, which holds it, is over).
-    pub(crate) fn ended(&self, code: i32, a3_error: Option<&str>) {
-        let Some(span) = lock(&self.span).take() else { return };
-        span.record("rpc.grpc.status_code", code);
+    /// Records how the call ended, its status code, the a3 error that ended it and whom that
+    /// error blames, and ends its span (once the View's run, which holds it, is over).
+    pub(crate) fn ended(&self, code: Code, a3_error: Option<&str>, blame: Option<Blame>) {
+        let Some(span) = self.span.as_ref().and_then(|span| lock(span).take()) else { return };
+        span.record("rpc.grpc.status_code", code.value());
         if let Some(name) = a3_error {
             span.record("a3.error", name);
         }
+        if failed(self.side, code, blame) {
+            span.record("otel.status_code", "ERROR");
+        }
+    }
+}
+
+/// Whether a call's span is in error, as OpenTelemetry's gRPC conventions say: on a client
+/// every ending but OK; on a server only one that blames the server (a server-side a3
+/// error, or, without an a3 error, UNKNOWN, DEADLINE_EXCEEDED, UNIMPLEMENTED, INTERNAL,
+/// UNAVAILABLE or DATA_LOSS).
+fn failed(side: Side, code: Code, blame: Option<Blame>) -> bool {
+    match (side, blame) {
+        (Side::Client, _) => code != Code::OK,
+        (Side::Server, Some(blame)) => blame == Blame::Server,
+        (Side::Server, None) => code.blames_the_service() || code == Code::UNIMPLEMENTED,
     }
 }
 
@@ -247,6 +267,18 @@ mod tests {
         assert_eq!(CallTrace::detached(Some(VALID)).trace_id(), trace.trace_id());
         assert_eq!(CallTrace::start(Side::Client, "/pkg.Svc/Get", Some("garbage")).onward(), None);
         assert_eq!(CallTrace::start(Side::Client, "/pkg.Svc/Get", None).onward(), None);
+    }
+
+    #[test]
+    fn a_server_span_fails_only_when_the_server_did_a_client_span_with_every_code_but_ok() {
+        assert!(!failed(Side::Server, Code::OK, None));
+        assert!(!failed(Side::Server, Code::NOT_FOUND, None));
+        assert!(!failed(Side::Server, Code::new(499), Some(Blame::Client)));
+        assert!(failed(Side::Server, Code::INTERNAL, None));
+        assert!(failed(Side::Server, Code::new(599), Some(Blame::Server)));
+        assert!(!failed(Side::Client, Code::OK, None));
+        assert!(failed(Side::Client, Code::new(499), Some(Blame::Client)));
+        assert!(failed(Side::Client, Code::NOT_FOUND, None));
     }
 
     #[test]

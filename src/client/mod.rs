@@ -54,7 +54,7 @@ pub use options::{CallOptions, RetryPolicy};
 pub use stream::{RequestSender, ResponseStream};
 
 use crate::channel::{client_credentials, host_port, options_onto, ChannelOption, OptionValue};
-use crate::error::{A3Error, Code, Error, ErrorKind, StatusCodes};
+use crate::error::{Code, Error, ErrorKind, StatusCodes};
 use crate::method::RpcMethod;
 use crate::metrics::{client_calls, CallMetrics, Kind};
 use crate::trace::{CallTrace, Side, TRACEPARENT};
@@ -170,7 +170,8 @@ impl ClientBuilder {
         self
     }
 
-    /// Registers a user-defined error class, so it comes back as [`A3Error::Custom`].
+    /// Registers a user-defined error class, so it comes back as
+    /// [`A3Error::Custom`](crate::A3Error::Custom).
     pub fn error_kind(mut self, kind: ErrorKind) -> ClientBuilder {
         self.kinds.push(kind);
         self
@@ -367,7 +368,7 @@ impl BaseClient {
             Err(err) => metrics.handled(
                 // An a3 error counts under the code this client expects for it.
                 err.code().or_else(|| err.a3().map(|e| self.codes.code_for(e))).unwrap_or(Code::UNKNOWN),
-                err.a3().filter(|e| !matches!(e, A3Error::Status { .. })).map(A3Error::name),
+                err.a3(),
             ),
         }
         for interceptor in self.interceptors.iter().rev() {

@@ -382,8 +382,7 @@ fn conclude<T>(rt: &Runtime, call: &CallInfo, outcome: Result<T, A3Error>, fate:
             Ok(value)
         }
         (None, Err(err)) => {
-            let a3_error = (!matches!(err, A3Error::Status { .. })).then(|| err.name());
-            call.metrics.handled(fate.code, a3_error);
+            call.metrics.handled(fate.code, Some(&err));
             Err(wire::to_rpc_status(&err, &rt.codes, &call.method))
         }
     }

@@ -50,6 +50,12 @@ impl Code {
         Code(code)
     }
 
+    /// Whether the code blames the service (UNKNOWN, DEADLINE_EXCEEDED, INTERNAL,
+    /// UNAVAILABLE, DATA_LOSS).
+    pub(crate) fn blames_the_service(self) -> bool {
+        SERVER_FAULT_CODES.contains(&self)
+    }
+
     /// Its number.
     pub const fn value(self) -> i32 {
         self.0

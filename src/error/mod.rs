@@ -10,7 +10,6 @@ mod code;
 use std::fmt;
 
 pub use code::{Code, StatusCodes};
-use code::SERVER_FAULT_CODES;
 
 /// Which side an a3 error blames: the caller (bad input, missing rights) or the service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -244,7 +243,7 @@ impl A3Error {
             A3Error::ServerKnown { .. } | A3Error::ServerUnknown { .. } => Side::Server,
             A3Error::Custom { kind, .. } => kind.side,
             A3Error::Unregistered { side, .. } => *side,
-            A3Error::Status { code, .. } if SERVER_FAULT_CODES.contains(code) => Side::Server,
+            A3Error::Status { code, .. } if code.blames_the_service() => Side::Server,
             A3Error::Status { .. } => Side::Client,
             _ => Side::Client,
         }
