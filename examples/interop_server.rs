@@ -14,7 +14,9 @@
 mod views {
     use std::time::Duration;
 
-    use a3grpc::{A3Error, BidiView, ClientStreamingView, Context, Requests, Responses, ServerStreamingView, Servicer, UnaryView};
+    use a3grpc::{
+        A3Error, BidiView, ClientStreamingView, Context, Requests, Responses, ServerStreamingView, Servicer, UnaryView,
+    };
 
     use a3grpc_examples::grpc::testing::*;
 

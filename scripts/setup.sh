@@ -66,28 +66,64 @@ if [ "${1:-}" = "--python" ]; then
   fi
 fi
 
-# The engine: grpcio-sys and grpcio with a3grpc's patches (engine/README.md).
-# The crates in the repository that are workspaces of their own, as users' crates are, get
-# the same links.
+# The engine: grpcio-sys and grpcio with a3grpc's patches, prepared in engine/ (engine/README.md).
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-bash "$repo/scripts/engine.sh" "$repo/examples/shop" "$repo/tests/fixtures/layouts"
+bash "$repo/scripts/engine.sh"
 
 # Where cargo builds, as it decides (CARGO_TARGET_DIR, a cargo config's target-dir, or target/).
 target_dir() {
   cargo metadata --no-deps --format-version 1 2>/dev/null | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p'
 }
 
+# The per-user cache of the compiled gRPC C core (engine/grpcio-sys/build.rs).
+core_cache() {
+  case "${A3GRPC_CORE_CACHE:-}" in
+    off | 0) ;;
+    "") printf '%s\n' "${XDG_CACHE_HOME:-$HOME/.cache}/a3grpc/core" ;;
+    *) printf '%s\n' "$A3GRPC_CORE_CACHE" ;;
+  esac
+}
+
+# How far the core's compilation is, from cmake's progress marks in the target folder.
+core_progress() {
+  local marks total dir
+  for dir in "$1"/*/build/a3grpc-grpcio-sys-*/out/build/CMakeFiles/Progress "$1"/*/build/a3grpc-grpcio-sys-*/out/boringssl-build/build/CMakeFiles/Progress; do
+    [ -f "$dir/count.txt" ] || continue
+    total="$(cat "$dir/count.txt")"
+    marks="$(find "$dir" -type f ! -name count.txt | wc -l)"
+    # A finished one is an earlier build's.
+    [ "$marks" -lt "$total" ] || continue
+    case "$dir" in
+      *boringssl-build*) printf 'BoringSSL %s%%\n' "$((100 * marks / (total > 0 ? total : 1)))" ;;
+      *) printf 'gRPC core %s%%\n' "$((100 * marks / (total > 0 ? total : 1)))" ;;
+    esac
+    return
+  done
+}
+
 # Builds quietly: a failure shows its last lines and where the whole log is, not a wall of
-# C++ compiler output.
+# C++ compiler output. While the gRPC C core compiles (once per machine) it says how far it is.
 build_quietly() {
   local log="${TMPDIR:-/tmp}/a3grpc-build.log"
-  local target
+  local target cache
   target="$(target_dir)"
-  if [ ! -d "$target/release/build" ] || ! ls "$target"/release/build/grpcio-sys-*/output >/dev/null 2>&1; then
-    say "first build: compiling the gRPC C core takes 15-20 minutes on 2 cores"
+  cache="$(core_cache)"
+  if [ -n "$cache" ] && ! ls "$cache"/*/MANIFEST >/dev/null 2>&1; then
+    say "first build on this machine: compiling the gRPC C core takes 10-20 minutes on 2 cores; it is then kept in $cache for every later build"
   fi
   say "building ($*; log: $log)"
-  if ! cargo build --release "$@" >"$log" 2>&1; then
+  cargo build --release "$@" >"$log" 2>&1 &
+  local build=$! last="" now status=0
+  while kill -0 "$build" 2>/dev/null; do
+    now="$(core_progress "$target")"
+    if [ -n "$now" ] && [ "$now" != "$last" ]; then
+      say "compiling: $now"
+      last="$now"
+    fi
+    sleep 5
+  done
+  wait "$build" || status=$?
+  if [ "$status" != 0 ]; then
     say "the build failed; the last lines of $log:"
     grep -E '^(error|warning: unused)' -A 8 "$log" | head -n 40 || true
     tail -n 15 "$log"

@@ -3,8 +3,6 @@
 //! metadata on its way out, and what a streaming View's worker hands to the I/O thread.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-#[cfg(not(a3grpc_engine))]
-use std::sync::OnceLock;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -54,38 +52,20 @@ pub(crate) fn server_trace(ctx: &grpcio::RpcContext<'_>, method: &str) -> CallTr
     CallTrace::start(Side::Server, method, traceparent.and_then(|(_, value)| std::str::from_utf8(value).ok()))
 }
 
-/// The instant a call's deadline passes. grpcio tells the time left only with a3grpc's
-/// engine; without it a View cannot learn its deadline, only whether it has passed.
-#[cfg(a3grpc_engine)]
+/// The instant a call's deadline passes (grpcio tells the time left with a3grpc's patch).
 fn deadline_at(deadline: Deadline) -> Option<Instant> {
     deadline.remaining().and_then(|left| Instant::now().checked_add(left))
 }
 
-#[cfg(not(a3grpc_engine))]
-fn deadline_at(_: Deadline) -> Option<Instant> {
-    None
-}
-
 /// The "caller has gone" signal, read by the View's worker and set by the I/O thread, which
 /// watches every call; the flag makes the check free and the condvar lets a waiting View wake
-/// at once. Without a3grpc's engine a unary call cannot be watched (grpcio announces its end
-/// only to a sink that has already replied), so it carries a probe that asks grpcio instead.
+/// at once.
 #[derive(Default)]
 pub(crate) struct Cancellation {
     flag: AtomicBool,
     lock: Mutex<()>,
     wake: Condvar,
-    #[cfg(not(a3grpc_engine))]
-    probe: OnceLock<Probe>,
 }
-
-/// Tells, without blocking, whether grpcio has seen the call end.
-#[cfg(not(a3grpc_engine))]
-pub(crate) type Probe = Box<dyn Fn() -> bool + Send + Sync>;
-
-/// How often a View waiting in [`Context::wait_cancelled`] asks the probe.
-#[cfg(not(a3grpc_engine))]
-const PROBE_INTERVAL: Duration = Duration::from_millis(5);
 
 impl Cancellation {
     pub(crate) fn set(&self) {
@@ -94,32 +74,8 @@ impl Cancellation {
         self.wake.notify_all();
     }
 
-    /// Lets the cancellation ask `probe` from now on.
-    #[cfg(not(a3grpc_engine))]
-    pub(crate) fn probe_with(&self, probe: Probe) {
-        let _ = self.probe.set(probe);
-    }
-
     pub(crate) fn is_set(&self) -> bool {
-        if self.flag.load(Ordering::Acquire) {
-            return true;
-        }
-        #[cfg(not(a3grpc_engine))]
-        if self.probe.get().is_some_and(|probe| probe()) {
-            self.flag.store(true, Ordering::Release);
-            return true;
-        }
-        false
-    }
-
-    /// How long a waiting View may sleep before it must ask again: without a probe, until
-    /// it is woken.
-    fn nap(&self, left: Duration) -> Duration {
-        #[cfg(not(a3grpc_engine))]
-        if self.probe.get().is_some() {
-            return left.min(PROBE_INTERVAL);
-        }
-        left
+        self.flag.load(Ordering::Acquire)
     }
 
     /// Blocks up to `timeout` or until the call ends; `true` if it ended.
@@ -131,7 +87,7 @@ impl Cancellation {
             if left.is_zero() {
                 return false;
             }
-            guard = wait_timeout(&self.wake, guard, self.nap(left));
+            guard = wait_timeout(&self.wake, guard, left);
         }
         true
     }

@@ -12,57 +12,26 @@
 //! # Your own service
 //!
 //! A crate with a proto, a one-line `build.rs`, Views, a server started from a conf file and a
-//! client. The files below are those of `examples/shop` in the repository, which the test
-//! suite builds and runs as a crate of its own. In `Cargo.toml`, `a3grpc` is the only
-//! dependency the generated code needs, and [a3grpc-build] the only build dependency:
+//! client: the README's "Your own service" walks through one, `examples/shop` in the
+//! repository, which the test suite builds and runs as a crate of its own. In `Cargo.toml`,
+//! `a3grpc` is the only dependency the generated code needs, and [a3grpc-build] the only build
+//! dependency:
 //!
 //! ```toml
 //! [dependencies]
 //! a3grpc = { path = "../a3grpc" }    # not on crates.io yet: a checkout
-//! env_logger = "0.11"
 //!
 //! [build-dependencies]
 //! a3grpc-build = { path = "../a3grpc/a3grpc-build" }
-//!
-//! # a3grpc's engine, with its fixes; `bash ../a3grpc/scripts/engine.sh .` links engine/ here.
-//! [patch.crates-io]
-//! grpcio-sys = { path = "engine/grpcio-sys" }
-//! grpcio = { path = "engine/grpcio" }
 //! ```
 //!
 //! `build.rs`:
 //!
 //! ```ignore
-#![doc = include_str!("../examples/shop/build.rs")]
-//! ```
-//!
-//! `proto/shop/v1/shop.proto`:
-//!
-//! ```proto
-#![doc = include_str!("../examples/shop/proto/shop/v1/shop.proto")]
-//! ```
-//!
-//! `src/lib.rs`: the generated package, brought in by [`include_proto!`], and one View per
-//! RPC:
-//!
-//! ```ignore
-#![doc = include_str!("../examples/shop/src/lib.rs")]
-//! ```
-//!
-//! `src/bin/shop-server.rs`, serving `conf.toml`:
-//!
-//! ```ignore
-#![doc = include_str!("../examples/shop/src/bin/shop-server.rs")]
-//! ```
-//!
-//! ```toml
-#![doc = include_str!("../examples/shop/conf.toml")]
-//! ```
-//!
-//! `src/bin/shop-client.rs`:
-//!
-//! ```ignore
-#![doc = include_str!("../examples/shop/src/bin/shop-client.rs")]
+//! fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     a3grpc_build::compile_protos(&["proto/shop/v1/shop.proto"], &["proto"])?;
+//!     Ok(())
+//! }
 //! ```
 //!
 //! # In one program
@@ -215,9 +184,9 @@ pub mod client;
 mod codec;
 pub mod conf;
 mod dispatch;
-mod engine;
-mod flow;
 pub mod error;
+mod flow;
+mod health;
 pub mod interceptor;
 mod method;
 pub mod metrics;
@@ -244,8 +213,7 @@ mod proto {
         include!(concat!(env!("OUT_DIR"), "/grpc.reflection.v1alpha.rs"));
     }
 
-    /// Only for reflection to describe the health service: grpcio-health's own copy of this
-    /// file's descriptor does not parse with protobuf 2.28.
+    /// The health service's messages and methods.
     pub(crate) mod health {
         include!(concat!(env!("OUT_DIR"), "/grpc.health.v1.rs"));
     }

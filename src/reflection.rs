@@ -125,7 +125,9 @@ impl Index {
                 }
                 response.set_list_services_response(list);
             }
-            None => error(&mut response, Code::UNIMPLEMENTED, "the request asks for nothing this server knows".to_owned()),
+            None => {
+                error(&mut response, Code::UNIMPLEMENTED, "the request asks for nothing this server knows".to_owned())
+            }
         }
         response.set_original_request(request);
         response

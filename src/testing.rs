@@ -45,12 +45,12 @@ use std::time::Duration;
 use grpcio::{Deadline, Metadata};
 
 use crate::call::{CallInfo, Cancellation};
-use crate::trace::{CallTrace, TRACEPARENT};
 use crate::client::BaseClient;
 use crate::conf::Conf;
 use crate::metrics::detached_call;
 use crate::server::{Server, ServerError};
 use crate::servicer::Servicer;
+use crate::trace::{CallTrace, TRACEPARENT};
 use crate::view::{Context, Requests, Responses};
 
 /// Builds the [`Context`] of a call that no client made: see [`context`].

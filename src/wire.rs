@@ -275,7 +275,10 @@ mod tests {
         assert!(!String::from_utf8_lossy(status.details()).contains("hunter2"));
         assert_eq!(
             from_rpc_status(&status, &patched(), &[]),
-            Some(A3Error::ServerKnown { message: "A known error has occurred on the service side.".into(), cause: None })
+            Some(A3Error::ServerKnown {
+                message: "A known error has occurred on the service side.".into(),
+                cause: None
+            })
         );
         let custom = A3Error::custom(LEDGER_CORRUPT, "unbalanced").with_cause("row 7 of secret.db");
         let status = to_rpc_status(&custom, &patched(), "/m");
@@ -304,13 +307,21 @@ mod tests {
         assert_eq!(code(&status), Code::FAILED_PRECONDITION.value());
         assert_eq!(
             from_rpc_status(&status, &StatusCodes::Standard, &[]),
-            Some(A3Error::Unregistered { name: "PaymentRequiredError".into(), side: Side::Client, message: "top up".into() })
+            Some(A3Error::Unregistered {
+                name: "PaymentRequiredError".into(),
+                side: Side::Client,
+                message: "top up".into()
+            })
         );
         let status = to_rpc_status(&A3Error::custom(LEDGER_CORRUPT, "unbalanced"), &patched(), "/m");
         assert_eq!(code(&status), 599);
         assert_eq!(
             from_rpc_status(&status, &patched(), &[PAYMENT_REQUIRED]),
-            Some(A3Error::Unregistered { name: "LedgerCorruptError".into(), side: Side::Server, message: "unbalanced".into() })
+            Some(A3Error::Unregistered {
+                name: "LedgerCorruptError".into(),
+                side: Side::Server,
+                message: "unbalanced".into()
+            })
         );
     }
 
@@ -363,7 +374,11 @@ mod tests {
         let clamped = RpcStatus::with_details(2, sent.message().to_owned(), sent.details().to_vec());
         assert_eq!(
             from_rpc_status(&clamped, &patched(), &[]),
-            Some(A3Error::Unregistered { name: "PaymentRequiredError".into(), side: Side::Client, message: "top up".into() })
+            Some(A3Error::Unregistered {
+                name: "PaymentRequiredError".into(),
+                side: Side::Client,
+                message: "top up".into()
+            })
         );
     }
 
@@ -426,7 +441,11 @@ mod tests {
         let status = RpcStatus::with_message(599, json("KettleError", "boiled dry"));
         assert_eq!(
             from_rpc_status(&status, &patched(), &[]),
-            Some(A3Error::Unregistered { name: "KettleError".into(), side: Side::Server, message: "boiled dry".into() })
+            Some(A3Error::Unregistered {
+                name: "KettleError".into(),
+                side: Side::Server,
+                message: "boiled dry".into()
+            })
         );
     }
 
@@ -459,7 +478,8 @@ mod tests {
 
     #[test]
     fn json_that_is_not_an_a3_body_is_not_an_a3_error() {
-        for message in [r#"{"message":"no status"}"#, r#"{"status":42,"message":"m"}"#, r#"["NotFoundError"]"#, "null"] {
+        for message in [r#"{"message":"no status"}"#, r#"{"status":42,"message":"m"}"#, r#"["NotFoundError"]"#, "null"]
+        {
             let status = RpcStatus::with_message(499, message.to_owned());
             assert_eq!(from_rpc_status(&status, &patched(), &[]), None, "{message}");
             assert!(matches!(error_from_status(&status, &patched(), &[]), Error::Status { .. }), "{message}");
@@ -572,7 +592,8 @@ mod tests {
 
     #[test]
     fn a_plain_status_message_is_truncated_too() {
-        let sent = to_rpc_status(&A3Error::Status { code: Code::NOT_FOUND, message: "z".repeat(100_000) }, &patched(), "/m");
+        let sent =
+            to_rpc_status(&A3Error::Status { code: Code::NOT_FOUND, message: "z".repeat(100_000) }, &patched(), "/m");
         assert_eq!(sent.message(), format!("{}{TRUNCATION_MARKER}", "z".repeat(1024)));
     }
 

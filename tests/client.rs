@@ -222,7 +222,8 @@ fn a_timeout_covers_all_tries() {
 
 #[test]
 fn bad_client_settings_are_errors_that_say_what_is_wrong() {
-    let err = BaseClient::builder("127.0.0.1", 1).patch_status_code(a3grpc::error::StatusCodes::patched(499, 499)).build();
+    let err =
+        BaseClient::builder("127.0.0.1", 1).patch_status_code(a3grpc::error::StatusCodes::patched(499, 499)).build();
     assert!(matches!(err, Err(Error::Usage(ref m)) if m.contains("server_site_error_code")), "{:?}", err.err());
     let err = BaseClient::builder("127.0.0.1", 1).option("grpc.bad\0name", 1).build();
     assert!(matches!(err, Err(Error::Usage(_))));

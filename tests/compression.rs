@@ -70,7 +70,8 @@ fn without_the_key_nothing_is_compressed() {
 
 #[test]
 fn an_unknown_algorithm_is_a_conf_error_naming_the_key() {
-    let err = Conf::from_toml_str("host = \"h\"\nport = 1\nservicer_mappings = \"m\"\ncompression = \"zip\"\n").unwrap_err();
+    let err =
+        Conf::from_toml_str("host = \"h\"\nport = 1\nservicer_mappings = \"m\"\ncompression = \"zip\"\n").unwrap_err();
     assert_eq!(err.key(), "compression");
     assert!(err.to_string().contains("`gzip`"), "the error lists what is accepted: {err}");
 }

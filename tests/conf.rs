@@ -188,14 +188,14 @@ fn the_apps_own_settings_pass_through_the_conf_and_read_into_its_type() {
     struct Limits {
         page_size: u32,
     }
-    let conf = Conf::from_toml_str(&format!(
-        "{BASE}[app]\ninventory = \"inventory:50051\"\nlimits = {{ page_size = 50 }}\n"
-    ))
-    .unwrap();
+    let conf =
+        Conf::from_toml_str(&format!("{BASE}[app]\ninventory = \"inventory:50051\"\nlimits = {{ page_size = 50 }}\n"))
+            .unwrap();
     let settings: Settings = conf.app().unwrap();
     assert_eq!(settings, Settings { inventory: "inventory:50051".into(), limits: Limits { page_size: 50 } });
 
-    let wrong = Conf::from_toml_str(&format!("{BASE}[app]\ninventory = \"i\"\nlimits = {{ page_size = -1 }}\n")).unwrap();
+    let wrong =
+        Conf::from_toml_str(&format!("{BASE}[app]\ninventory = \"i\"\nlimits = {{ page_size = -1 }}\n")).unwrap();
     let err = wrong.app::<Settings>().unwrap_err();
     assert_eq!(err.key(), "app.limits.page_size", "{err}");
 

@@ -13,7 +13,8 @@ use common::*;
 fn crafted_server() -> (Peer, a3grpc::BaseClient) {
     let mut server = Peer::spawn(python_script("crafted_server.py"));
     let port = server.port("listening on 127.0.0.1:");
-    let client = a3grpc::BaseClient::builder("127.0.0.1", port).retry(a3grpc::client::RetryPolicy::never()).build().unwrap();
+    let client =
+        a3grpc::BaseClient::builder("127.0.0.1", port).retry(a3grpc::client::RetryPolicy::never()).build().unwrap();
     (server, client)
 }
 
@@ -77,4 +78,3 @@ fn a_stream_the_server_refused_is_retried_once_transparently() {
     }
     assert_eq!(call(&client, "ok").unwrap(), "fine", "the client goes on");
 }
-

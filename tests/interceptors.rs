@@ -322,6 +322,9 @@ fn a_call_whose_deadline_passed_while_its_view_ran_is_reported_as_the_client_saw
         .lines()
         .filter(|l| l.starts_with("grpc_server_handled_total") && l.contains("grpc_code=\"DeadlineExceeded\""))
         .count();
-    let ok = metrics.lines().filter(|l| l.starts_with("grpc_server_handled_total") && l.contains("grpc_code=\"OK\"")).count();
+    let ok = metrics
+        .lines()
+        .filter(|l| l.starts_with("grpc_server_handled_total") && l.contains("grpc_code=\"OK\""))
+        .count();
     assert_eq!((deadline, ok), (1, 0), "the metrics count them as the client saw them:\n{metrics}");
 }

@@ -8,8 +8,8 @@ mod common;
 use std::io::Read;
 use std::sync::Arc;
 
-use a3grpc::protobuf::well_known_types::Value;
 use a3grpc::codegen::MAX_NESTING;
+use a3grpc::protobuf::well_known_types::Value;
 use a3grpc::{A3Error, BaseClient, Context, Error, Servicer, UnaryView};
 use a3grpc_examples::nesting::{Echo, Node, METHOD_NESTING_ECHO, METHOD_NESTING_ECHO_VALUE};
 use common::*;

@@ -52,7 +52,8 @@ fn sigterm_finishes_in_flight_calls_within_the_grace_period_then_cancels_and_exi
         .env(CHILD, "1");
     let mut server = Peer::spawn(command);
     let port = server.port("listening on 127.0.0.1:");
-    let client = a3grpc::BaseClient::builder("127.0.0.1", port).retry(a3grpc::client::RetryPolicy::never()).build().unwrap();
+    let client =
+        a3grpc::BaseClient::builder("127.0.0.1", port).retry(a3grpc::client::RetryPolicy::never()).build().unwrap();
 
     let finishing = {
         let client = client.clone();
@@ -169,7 +170,8 @@ fn a_second_sigterm_cuts_the_grace_period_short() {
     }
     let mut server = spawn_signals_process("a_second_sigterm_cuts_the_grace_period_short", "wait");
     let port = server.port("listening on 127.0.0.1:");
-    let client = a3grpc::BaseClient::builder("127.0.0.1", port).retry(a3grpc::client::RetryPolicy::never()).build().unwrap();
+    let client =
+        a3grpc::BaseClient::builder("127.0.0.1", port).retry(a3grpc::client::RetryPolicy::never()).build().unwrap();
     let call = thread::spawn(move || say_hello(&client, "x"));
     server.wait_for("STARTED");
     server.terminate();
@@ -190,7 +192,8 @@ fn once_run_grpc_server_has_returned_sigterm_acts_as_before() {
         return signals_process(&mode);
     }
     use std::os::unix::process::ExitStatusExt;
-    let mut process = spawn_signals_process("once_run_grpc_server_has_returned_sigterm_acts_as_before", "fail to start");
+    let mut process =
+        spawn_signals_process("once_run_grpc_server_has_returned_sigterm_acts_as_before", "fail to start");
     process.wait_for("RETURNED true");
     process.terminate();
     let pid = i32::try_from(process.child.id()).expect("a pid");

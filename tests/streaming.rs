@@ -7,7 +7,10 @@ mod common;
 use std::time::Duration;
 
 use a3grpc::error::Code;
-use a3grpc::{A3Error, BidiView, CallOptions, ClientStreamingView, Context, Error, Requests, Responses, ServerStreamingView, Servicer, StreamError};
+use a3grpc::{
+    A3Error, BidiView, CallOptions, ClientStreamingView, Context, Error, Requests, Responses, ServerStreamingView,
+    Servicer, StreamError,
+};
 use common::hello::{
     METHOD_GREETER_SAY_HELLO_BIDI_STREAM as BIDI, METHOD_GREETER_SAY_HELLO_STREAM_REPLY as SERVER_STREAM,
     METHOD_GREETER_SAY_STREAM_HELLO_REPLY as CLIENT_STREAM,

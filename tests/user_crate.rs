@@ -1,9 +1,9 @@
 //! a3grpc as a dependency, seen from a user's crate: `examples/shop` (the README's own service)
 //! and `tests/fixtures/layouts` (every proto layout `include_proto!` handles) are crates of
-//! their own, with path dependencies on a3grpc and a3grpc-build, a proto with a package and a
-//! one-line `build.rs`, and a3grpc's engine named in `[patch.crates-io]` as the README shows.
-//! They are built into this build's target folder, so the gRPC C core is reused, not compiled
-//! again.
+//! their own that name only `a3grpc` and `a3grpc-build`, with a proto with a package and a
+//! one-line `build.rs`. They are built as a user builds: `cargo build` in the debug profile,
+//! their own lock file, a target folder of their own; the gRPC C core is linked from the
+//! per-user cache that this build filled, not compiled again.
 
 mod common;
 
@@ -12,41 +12,60 @@ use std::process::Command;
 
 use common::*;
 
-/// Builds the crate at `dir` (relative to the repository) with this build's lock file and
-/// target folder, and returns the folder its binaries are in.
-fn build_user_crate(dir: &str) -> PathBuf {
-    build_user_crate_reporting(dir).0
+/// A user's crate, built.
+struct Built {
+    /// Where its binaries are.
+    bin: PathBuf,
+    /// What a3grpc's build script generated for it.
+    generated_by_a3grpc: Vec<String>,
+    /// What the engine's build script said about the gRPC C core.
+    core: String,
 }
 
-/// As [`build_user_crate`], and also returns what a3grpc's build script generated for it.
-fn build_user_crate_reporting(dir: &str) -> (PathBuf, Vec<String>) {
+/// Builds the crate at `dir` (relative to the repository) as its user would, in a target folder
+/// shared by the user crates of these tests and by nothing else.
+fn build_user_crate(dir: &str) -> Built {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let krate = root.join(dir);
-    // The same versions as the library's own build, so nothing is compiled twice.
-    std::fs::copy(root.join("Cargo.lock"), krate.join("Cargo.lock")).expect("copy Cargo.lock");
     let exe = std::env::current_exe().expect("test binary path");
-    let profile_dir = exe.parent().and_then(Path::parent).expect("target profile folder");
-    let target_dir = profile_dir.parent().expect("target folder");
+    let target_dir = exe.ancestors().nth(3).expect("target folder").join("user-crates");
     let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .args(["build", "--release", "--quiet", "--message-format=json", "--manifest-path"])
+        .args(["build", "--quiet", "--message-format=json", "--manifest-path"])
         .arg(krate.join("Cargo.toml"))
-        .env("CARGO_TARGET_DIR", target_dir)
+        .env("CARGO_TARGET_DIR", &target_dir)
         .output()
         .expect("run cargo");
     assert!(out.status.success(), "building {dir} failed:\n{}", String::from_utf8_lossy(&out.stderr));
-    let a3grpc_out_dir = String::from_utf8_lossy(&out.stdout)
+    let scripts: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
         .filter(|m| m["reason"] == "build-script-executed")
-        .find(|m| m["package_id"].as_str().is_some_and(|id| is_this_library(id, root)))
-        .and_then(|m| m["out_dir"].as_str().map(PathBuf::from))
-        .expect("cargo reports a3grpc's build script");
-    let mut generated: Vec<String> = std::fs::read_dir(&a3grpc_out_dir)
+        .collect();
+    let out_dir = |is: &dyn Fn(&str) -> bool| {
+        scripts
+            .iter()
+            .find(|m| m["package_id"].as_str().is_some_and(is))
+            .and_then(|m| m["out_dir"].as_str().map(PathBuf::from))
+            .expect("cargo reports the build script")
+    };
+    let a3grpc_out_dir = out_dir(&|id| is_this_library(id, root));
+    let mut generated_by_a3grpc: Vec<String> = std::fs::read_dir(&a3grpc_out_dir)
         .expect("a3grpc's OUT_DIR")
         .map(|entry| entry.expect("OUT_DIR entry").file_name().to_string_lossy().into_owned())
         .collect();
-    generated.sort();
-    (profile_dir.to_path_buf(), generated)
+    generated_by_a3grpc.sort();
+    let engine_out_dir = out_dir(&|id| id.contains("a3grpc-grpcio-sys"));
+    let core = std::fs::read_to_string(engine_out_dir.with_file_name("output")).expect("the engine's build output");
+    Built { bin: target_dir.join("debug"), generated_by_a3grpc, core }
+}
+
+/// The engine's build linked the C core from the cache this test run's own build filled.
+fn assert_core_from_cache(built: &Built) {
+    let said: Vec<&str> = built.core.lines().filter(|l| l.starts_with("a3grpc-core:")).collect();
+    assert!(
+        said.len() == 1 && said[0].starts_with("a3grpc-core: cache hit "),
+        "the C core is linked from the cache, not compiled again: {said:?}"
+    );
 }
 
 /// Whether a cargo package id (`path+file:///repo#a3grpc@0.1.0`, or `path+file:///repo#0.1.0`
@@ -58,11 +77,13 @@ fn is_this_library(id: &str, root: &Path) -> bool {
 
 #[test]
 fn the_readme_shop_crate_serves_from_its_conf_and_its_client_gets_a_reply_and_a_typed_not_found() {
-    let (bin, generated_by_a3grpc) = build_user_crate_reporting("examples/shop");
+    let built = build_user_crate("examples/shop");
+    assert_core_from_cache(&built);
+    let bin = built.bin;
     // A crate that depends on a3grpc gets the library's own protos (the rich error model,
-    // reflection, health's file for reflection), and no example or interop code.
+    // reflection, health), and no example or interop code.
     assert_eq!(
-        generated_by_a3grpc,
+        built.generated_by_a3grpc,
         ["google.rpc.rs", "grpc.health.v1.rs", "grpc.reflection.v1.rs", "grpc.reflection.v1alpha.rs"]
     );
     let dir = tempfile::tempdir().expect("temp dir");
@@ -84,15 +105,16 @@ fn the_readme_shop_crate_serves_from_its_conf_and_its_client_gets_a_reply_and_a_
     server.terminate();
     let (status, lines) = server.wait();
     assert!(status.success(), "the shop server stops gracefully on SIGTERM: {status}");
-    // Built as the README says, the crate runs on a3grpc's engine, which logs no warning.
+    // The crate runs on a3grpc's engine, which logs no warning.
     assert!(lines.iter().any(|l| l.contains("listening on")), "the server's log is seen: {lines:?}");
     assert!(!lines.iter().any(|l| l.contains("lacks a3grpc's patches")), "{lines:?}");
 }
 
 #[test]
 fn every_proto_layout_compiles_and_serves_in_a_users_crate() {
-    let bin = build_user_crate("tests/fixtures/layouts");
-    let out = Command::new(bin.join("layouts")).output().unwrap();
+    let built = build_user_crate("tests/fixtures/layouts");
+    assert_core_from_cache(&built);
+    let out = Command::new(built.bin.join("layouts")).output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(
@@ -112,4 +134,45 @@ fn the_readme_shows_the_shop_crate_as_it_is() {
         let code = std::fs::read_to_string(root.join("examples/shop").join(file)).expect("examples/shop file");
         assert!(readme.contains(&code), "README.md shows examples/shop/{file} as it is in the crate");
     }
+}
+
+#[test]
+fn a_checkout_whose_set_up_has_not_run_says_which_command_to_run() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let checkout = tempfile::tempdir().expect("temp dir");
+    // What a fresh clone holds of the engine: a3grpc's own files, no prepared sources.
+    let engine = checkout.path().join("engine/grpcio-sys");
+    std::fs::create_dir_all(&engine).expect("engine folder");
+    for file in ["Cargo.toml", "build.rs"] {
+        std::fs::copy(root.join("engine/grpcio-sys").join(file), engine.join(file)).expect("copy");
+    }
+    std::fs::create_dir_all(checkout.path().join("scripts")).expect("scripts folder");
+    std::fs::copy(root.join("scripts/setup.sh"), checkout.path().join("scripts/setup.sh")).expect("copy setup.sh");
+    let user = checkout.path().join("user");
+    std::fs::create_dir_all(user.join("src")).expect("user crate");
+    std::fs::write(
+        user.join("Cargo.toml"),
+        "[package]\nname = \"user\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n\
+         [dependencies]\na3grpc-grpcio-sys = { path = \"../engine/grpcio-sys\" }\n\n[workspace]\n",
+    )
+    .expect("write Cargo.toml");
+    std::fs::write(user.join("src/main.rs"), "fn main() {}\n").expect("write main.rs");
+
+    let exe = std::env::current_exe().expect("test binary path");
+    let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(["build", "--quiet", "--manifest-path"])
+        .arg(user.join("Cargo.toml"))
+        .env("CARGO_TARGET_DIR", exe.ancestors().nth(3).expect("target folder").join("user-crates"))
+        .output()
+        .expect("run cargo");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    let setup = checkout.path().canonicalize().expect("canonical path").join("scripts/setup.sh");
+    let said: Vec<&str> = stderr.lines().filter(|l| l.contains("not prepared")).collect();
+    assert_eq!(
+        said,
+        [format!("a3grpc's engine is not prepared in this checkout: run `bash {}` once", setup.display())],
+        "{stderr}"
+    );
+    assert!(!stderr.contains("cmake") && stderr.lines().count() < 15, "one clear line, no wall: {stderr}");
 }

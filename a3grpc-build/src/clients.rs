@@ -225,7 +225,8 @@ fn rust_name(method: &str) -> String {
     for (i, &c) in chars.iter().enumerate() {
         if c.is_uppercase() {
             let after_lower = i > 0 && (chars[i - 1].is_lowercase() || chars[i - 1].is_ascii_digit());
-            let before_lower = i > 0 && chars[i - 1].is_uppercase() && chars.get(i + 1).is_some_and(|n| n.is_lowercase());
+            let before_lower =
+                i > 0 && chars[i - 1].is_uppercase() && chars.get(i + 1).is_some_and(|n| n.is_lowercase());
             if after_lower || before_lower {
                 name.push('_');
             }

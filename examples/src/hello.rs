@@ -3,7 +3,9 @@
 
 a3grpc::include_proto!("");
 
-use a3grpc::{A3Error, BidiView, ClientStreamingView, Context, Requests, Responses, ServerStreamingView, Servicer, UnaryView};
+use a3grpc::{
+    A3Error, BidiView, ClientStreamingView, Context, Requests, Responses, ServerStreamingView, Servicer, UnaryView,
+};
 
 /// `say_hello`: greets by name; the name "error" fails with `ServerKnownError`.
 pub struct SayHello;

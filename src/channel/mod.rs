@@ -20,8 +20,8 @@ use serde::Deserialize;
 
 pub use compression::Compression;
 pub(crate) use compression::CALL_COMPRESSION_KEY;
-pub(crate) use reload::TlsFiles;
 use core_args::{ArgType, CORE_ARGS};
+pub(crate) use reload::TlsFiles;
 
 /// The value of a gRPC core channel arg: integers and booleans go to the core as int args,
 /// strings as string args.
@@ -295,7 +295,9 @@ mod tests {
     fn an_integer_arg_given_a_string_is_a_problem_quoting_the_string() {
         assert_eq!(
             option("grpc.max_receive_message_length", "4MB").problem(),
-            Some(r#"the gRPC core reads grpc.max_receive_message_length as an integer, not as the string "4MB""#.into())
+            Some(
+                r#"the gRPC core reads grpc.max_receive_message_length as an integer, not as the string "4MB""#.into()
+            )
         );
     }
 
@@ -389,7 +391,10 @@ mod tests {
     fn a_pair_deserializes_integers_booleans_and_strings() {
         assert_eq!(from_json(r#"["grpc.keepalive_time_ms", 1000]"#), Ok(option("grpc.keepalive_time_ms", 1000)));
         assert_eq!(from_json(r#"["grpc.http2.bdp_probe", false]"#), Ok(option("grpc.http2.bdp_probe", 0)));
-        assert_eq!(from_json(r#"["grpc.lb_policy_name", "pick_first"]"#), Ok(option("grpc.lb_policy_name", "pick_first")));
+        assert_eq!(
+            from_json(r#"["grpc.lb_policy_name", "pick_first"]"#),
+            Ok(option("grpc.lb_policy_name", "pick_first"))
+        );
         assert_eq!(from_json(r#"["my.arg", -5]"#), Ok(option("my.arg", -5)));
         assert_eq!(from_json(r#"["my.arg", 2147483647]"#), Ok(option("my.arg", i32::MAX)));
         assert_eq!(from_json(r#"["my.arg", -2147483648]"#), Ok(option("my.arg", i32::MIN)));
@@ -401,9 +406,10 @@ mod tests {
         struct Conf {
             options: Vec<ChannelOption>,
         }
-        let conf: Conf =
-            toml::from_str(r#"options = [["grpc.max_send_message_length", 1048576], ["grpc.primary_user_agent", "me"]]"#)
-                .unwrap();
+        let conf: Conf = toml::from_str(
+            r#"options = [["grpc.max_send_message_length", 1048576], ["grpc.primary_user_agent", "me"]]"#,
+        )
+        .unwrap();
         assert_eq!(
             conf.options,
             vec![option("grpc.max_send_message_length", 1 << 20), option("grpc.primary_user_agent", "me")]
@@ -443,7 +449,10 @@ mod tests {
         let err = from_json(r#"["grpc.keepalive_time_ms", 1, 2]"#).unwrap_err();
         assert!(err.starts_with("invalid length 3, expected a [name, value] pair"), "{err}");
         let err = from_json(r#""grpc.keepalive_time_ms=1""#).unwrap_err();
-        assert!(err.starts_with("invalid type: string \"grpc.keepalive_time_ms=1\", expected a [name, value] pair"), "{err}");
+        assert!(
+            err.starts_with("invalid type: string \"grpc.keepalive_time_ms=1\", expected a [name, value] pair"),
+            "{err}"
+        );
         let err = from_json(r#"{"grpc.keepalive_time_ms": 1}"#).unwrap_err();
         assert!(err.starts_with("invalid type: map, expected a [name, value] pair"), "{err}");
         let err = from_json(r#"[5, 1]"#).unwrap_err();

@@ -195,7 +195,6 @@ impl ClientBuilder {
 
     /// Creates the client. The connection is made lazily, on the first call.
     pub fn build(self) -> Result<BaseClient, Error> {
-        crate::engine::warn_if_unpatched();
         if let Some((key, reason)) = self.codes.problem() {
             return Err(Error::Usage(format!("patch_status_code.{key}: {reason}")));
         }

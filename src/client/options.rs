@@ -231,7 +231,8 @@ mod tests {
         Error::Status { code, message: message.to_owned() }
     }
 
-    const REFUSED: &str = "failed to connect to all addresses; last error: UNKNOWN: ipv4:127.0.0.1:1: Connection refused";
+    const REFUSED: &str =
+        "failed to connect to all addresses; last error: UNKNOWN: ipv4:127.0.0.1:1: Connection refused";
 
     #[test]
     fn the_default_policy_is_five_tries_on_unavailable_backing_off_from_100_ms_to_3_s() {
@@ -259,10 +260,7 @@ mod tests {
     fn backoff_doubles_from_the_initial_delay_up_to_the_maximum() {
         let policy = RetryPolicy::new(10).backoff(Duration::from_millis(50), Duration::from_secs(1));
         let delays: Vec<_> = (0..7).map(|retry| policy.delay(retry)).collect();
-        assert_eq!(
-            delays,
-            [50, 100, 200, 400, 800, 1000, 1000].map(Duration::from_millis).to_vec(),
-        );
+        assert_eq!(delays, [50, 100, 200, 400, 800, 1000, 1000].map(Duration::from_millis).to_vec(),);
     }
 
     #[test]
@@ -320,7 +318,8 @@ mod tests {
     #[test]
     fn codes_the_policy_does_not_list_are_never_retried() {
         let policy = RetryPolicy::default();
-        for code in [Code::DEADLINE_EXCEEDED, Code::UNKNOWN, Code::INTERNAL, Code::RESOURCE_EXHAUSTED, Code::CANCELLED] {
+        for code in [Code::DEADLINE_EXCEEDED, Code::UNKNOWN, Code::INTERNAL, Code::RESOURCE_EXHAUSTED, Code::CANCELLED]
+        {
             assert!(!policy.allows(&status(code, "x"), true), "{code}");
         }
     }

@@ -108,8 +108,8 @@ pub(super) fn status_codes<'de, D: Deserializer<'de>>(d: D) -> Result<StatusCode
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use super::super::Mappings;
+    use super::*;
 
     const REQUIRED: &str = "host = \"127.0.0.1\"\nport = 50051\nservicer_mappings = \"app.mappings\"\n";
 
@@ -257,7 +257,10 @@ mod tests {
     fn an_unknown_key_is_named_and_the_known_ones_listed() {
         let (key, text) = toml_error("hots = \"0.0.0.0\"\n");
         assert_eq!(key, "hots");
-        assert!(text.starts_with("conf error at `hots`: unknown field `hots`, expected one of `host`, `port`"), "{text}");
+        assert!(
+            text.starts_with("conf error at `hots`: unknown field `hots`, expected one of `host`, `port`"),
+            "{text}"
+        );
         assert!(text.contains("`stream_idle_timeout_seconds`"), "{text}");
     }
 
@@ -294,7 +297,10 @@ mod tests {
 
     #[test]
     fn graceful_shutdown_takes_whole_or_fractional_non_negative_seconds() {
-        assert_eq!(toml_conf("graceful_shutdown_seconds = 10\n").unwrap().graceful_shutdown_seconds, Duration::from_secs(10));
+        assert_eq!(
+            toml_conf("graceful_shutdown_seconds = 10\n").unwrap().graceful_shutdown_seconds,
+            Duration::from_secs(10)
+        );
         assert_eq!(toml_conf("graceful_shutdown_seconds = 0\n").unwrap().graceful_shutdown_seconds, Duration::ZERO);
         for bad in ["-1", "-0.5", "nan", "inf"] {
             let (key, text) = toml_error(&format!("graceful_shutdown_seconds = {bad}\n"));
@@ -339,7 +345,9 @@ mod tests {
         let (key, text) = toml_error("[patch_status_code]\nclient_side_error_code = 499\n");
         assert_eq!(key, "patch_status_code.client_side_error_code");
         assert!(
-            text.contains("unknown field `client_side_error_code`, expected `client_site_error_code` or `server_site_error_code`"),
+            text.contains(
+                "unknown field `client_side_error_code`, expected `client_site_error_code` or `server_site_error_code`"
+            ),
             "{text}"
         );
     }
@@ -372,8 +380,8 @@ mod tests {
 
     #[test]
     fn servicer_mappings_is_a_registered_name() {
-        let conf = Conf::from_json_str(r#"{"host": "h", "port": 1, "servicer_mappings": "app.mappings.servicers"}"#)
-            .unwrap();
+        let conf =
+            Conf::from_json_str(r#"{"host": "h", "port": 1, "servicer_mappings": "app.mappings.servicers"}"#).unwrap();
         assert_eq!(format!("{:?}", conf.servicer_mappings), "\"app.mappings.servicers\"");
         let (key, text) = json_error(r#"{"host": "h", "port": 1, "servicer_mappings": ["A", "B"]}"#);
         assert_eq!(key, "servicer_mappings");
@@ -382,7 +390,8 @@ mod tests {
 
     #[test]
     fn a_bad_channel_option_is_named_by_its_index() {
-        let (key, text) = toml_error("options = [[\"grpc.keepalive_time_ms\", 1], [\"grpc.keepalive_time_ms\", 1.5]]\n");
+        let (key, text) =
+            toml_error("options = [[\"grpc.keepalive_time_ms\", 1], [\"grpc.keepalive_time_ms\", 1.5]]\n");
         assert_eq!(key, "options[1][1]");
         assert!(text.contains("for channel arg \"grpc.keepalive_time_ms\""), "{text}");
 

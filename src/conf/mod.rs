@@ -17,9 +17,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-pub use registry::{register_interceptor, register_mappings};
 /// The value of a channel arg in `options`: an integer or a string.
 pub use crate::channel::{Compression, OptionValue};
+pub use registry::{register_interceptor, register_mappings};
 pub(crate) use registry::{resolve_interceptors, resolve_mappings, InterceptorSpec};
 
 use crate::channel::ChannelOption;

@@ -124,7 +124,8 @@ impl<'de> Deserialize<'de> for InterceptorSpec {
 
 type Factory = dyn Fn(&serde_json::Value) -> Result<Arc<dyn Interceptor>, String> + Send + Sync;
 
-const BUILT_IN_INTERCEPTORS: [&str; 4] = ["a3grpc.BearerAuth", "a3grpc.BearerToken", "a3grpc.RequestId", "a3grpc.RequestLog"];
+const BUILT_IN_INTERCEPTORS: [&str; 4] =
+    ["a3grpc.BearerAuth", "a3grpc.BearerToken", "a3grpc.RequestId", "a3grpc.RequestLog"];
 
 static INTERCEPTORS: Registry<Box<Factory>> = Registry::new("interceptor", "interceptors", &BUILT_IN_INTERCEPTORS);
 

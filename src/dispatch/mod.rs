@@ -203,12 +203,11 @@ pub(crate) fn serve_unary<V: UnaryView>(
 /// Waits, on the I/O thread, for the worker to send a pool unary call's reply, telling the
 /// View at once when the call ends first: cancelled or past its deadline. Gives back the
 /// request stream, which must live until the status is out.
-#[cfg(a3grpc_engine)]
 async fn until_sent<T, R>(
     requests: RequestStream<T>,
     call: &CallInfo,
     mut sent: oneshot::Receiver<R>,
-) -> (Result<R, oneshot::Canceled>, Option<RequestStream<T>>) {
+) -> (Result<R, oneshot::Canceled>, RequestStream<T>) {
     let mut watching = true;
     let reply = futures::future::poll_fn(|cx| {
         if let Poll::Ready(reply) = sent.poll_unpin(cx) {
@@ -221,32 +220,7 @@ async fn until_sent<T, R>(
         Poll::Pending
     })
     .await;
-    (reply, Some(requests))
-}
-
-/// Without a3grpc's engine, grpcio cannot announce a unary call's end: the View asks the
-/// request stream now and then instead ([`call_ended`]), which keeps it with the call.
-#[cfg(not(a3grpc_engine))]
-async fn until_sent<T: Send + 'static, R>(
-    requests: RequestStream<T>,
-    call: &CallInfo,
-    sent: oneshot::Receiver<R>,
-) -> (Result<R, oneshot::Canceled>, Option<RequestStream<T>>) {
-    call.cancelled.probe_with(call_ended(requests));
-    (sent.await, None)
-}
-
-/// Asks a unary call's request stream, past its one message, whether the call has ended.
-/// Polled without a waker: nobody is woken when it ends, so a waiting View asks again now
-/// and then.
-#[cfg(not(a3grpc_engine))]
-fn call_ended<T: Send + 'static>(requests: RequestStream<T>) -> crate::call::Probe {
-    let requests = std::sync::Mutex::new(requests);
-    Box::new(move || {
-        let mut cx = std::task::Context::from_waker(futures::task::noop_waker_ref());
-        let mut requests = crate::sync::lock(&requests);
-        matches!(requests.poll_next_unpin(&mut cx), Poll::Ready(Some(Err(_))))
-    })
+    (reply, requests)
 }
 
 /// Answers a call over the `maximum_concurrent_rpcs` limit, without running anything.
@@ -482,14 +456,11 @@ macro_rules! fail {
             fn fail_with(self, status: RpcStatus) -> Self::Failure {
                 self.fail(status)
             }
-            #[cfg(a3grpc_engine)]
             fn trailers(&mut self, trailers: Option<Metadata>) {
                 if let Some(trailers) = trailers {
                     self.set_trailers(trailers);
                 }
             }
-            #[cfg(not(a3grpc_engine))]
-            fn trailers(&mut self, _: Option<Metadata>) {}
         }
     };
 }

@@ -498,7 +498,8 @@ mod tests {
         }
         let status = A3Error::Status { code: Code::NOT_FOUND, message: "gone".into() };
         assert_eq!(status.clone().with_cause("x"), status);
-        let unregistered = A3Error::Unregistered { name: "TeapotError".into(), side: Side::Client, message: "m".into() };
+        let unregistered =
+            A3Error::Unregistered { name: "TeapotError".into(), side: Side::Client, message: "m".into() };
         assert_eq!(unregistered.clone().with_cause("x"), unregistered);
     }
 

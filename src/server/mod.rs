@@ -19,8 +19,6 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-use grpcio_health::HealthService;
-
 pub use supervisor::run_grpc_server_with_multiprocessing;
 
 use exporter::MetricsExporter;
@@ -29,6 +27,7 @@ use signals::StopSignals;
 use crate::channel::{host_port, ChannelOption};
 use crate::conf::{Conf, ConfError};
 use crate::dispatch::{Pool, Runtime};
+use crate::health::Health;
 use crate::metrics::Metrics;
 
 /// Why a server could not start.
@@ -115,7 +114,7 @@ pub struct Server {
     grpc: Option<grpcio::Server>,
     pool: Option<Pool>,
     rt: Arc<Runtime>,
-    health: Option<HealthService>,
+    health: Option<Health>,
     metrics: Arc<Metrics>,
     exporter: Option<MetricsExporter>,
     addr: String,
@@ -128,7 +127,6 @@ pub struct Server {
 impl Server {
     /// Starts serving `conf`: binds the port and returns once calls are accepted.
     pub fn start(conf: Conf) -> Result<Server, ServerError> {
-        crate::engine::warn_if_unpatched();
         let conf = conf.validated()?;
         for warning in conf.options.iter().filter_map(ChannelOption::unknown_name_warning) {
             log::warn!("{warning}");
@@ -210,7 +208,7 @@ impl Server {
         let Some(mut grpc) = self.grpc.take() else { return };
         if let Some(health) = &self.health {
             // Health watchers (load balancers) learn at once that this server is going.
-            health.shutdown();
+            health.stopping();
         }
         let (done_tx, done) = crossbeam_channel::bounded(1);
         let finished = grpc.shutdown();

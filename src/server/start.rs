@@ -7,12 +7,12 @@ use std::sync::Arc;
 use std::thread;
 
 use grpcio::{ChannelBuilder, EnvBuilder, Environment, ServerBuilder, ServerCredentials};
-use grpcio_health::{HealthService, ServingStatus};
 
 use super::ServerError;
 use crate::channel::{host_port, options_onto, server_credentials, TlsFiles, SO_REUSEPORT};
 use crate::conf::{resolve_interceptors, resolve_mappings, Conf, ConfError, Mappings};
 use crate::dispatch::{Pool, Runtime};
+use crate::health::Health;
 use crate::method::split_path;
 use crate::metrics::Metrics;
 use crate::reflection::{self, ProtoSource};
@@ -73,9 +73,8 @@ pub(super) fn runtime(conf: &Conf) -> Result<(Pool, Arc<Metrics>, Arc<Runtime>),
 /// plenty, and fewer I/O threads mean fewer wake-ups per call (measured in the closing note
 /// of the performance issue: +5-30% calls/s on 2 CPUs).
 pub(super) fn io_threads(conf: &Conf) -> Arc<Environment> {
-    let count = conf
-        .io_threads
-        .unwrap_or_else(|| (thread::available_parallelism().map(|n| n.get()).unwrap_or(1) / 2).max(1));
+    let count =
+        conf.io_threads.unwrap_or_else(|| (thread::available_parallelism().map(|n| n.get()).unwrap_or(1) / 2).max(1));
     Arc::new(EnvBuilder::new().cq_count(count).name_prefix("a3grpc-io").build())
 }
 
@@ -94,7 +93,7 @@ pub(super) fn register(
     env: &Arc<Environment>,
     servicers: &[Servicer],
     rt: &Arc<Runtime>,
-) -> Result<(grpcio::Server, Option<HealthService>), ServerError> {
+) -> Result<(grpcio::Server, Option<Health>), ServerError> {
     // Streams per connection, which a3grpc's engine counts until their calls are freed,
     // reset ones included (CVE-2023-44487): with a limit, a rapid-reset flood from one
     // connection costs the server a bounded amount; without one, it grows without end.
@@ -109,16 +108,9 @@ pub(super) fn register(
     let args = options_onto(args, &conf.options).map_err(ServerError::Grpc)?.build_args();
     let views = servicers.iter().fold(grpcio::ServiceBuilder::new(), |service, s| s.register(service, rt));
     let mut builder = ServerBuilder::new(env.clone()).channel_args(args).register_service(views.build());
-    let health = conf.health.then(|| {
-        let health = HealthService::default();
-        health.set_serving_status("", ServingStatus::Serving);
-        for name in service_names(servicers) {
-            health.set_serving_status(&name, ServingStatus::Serving);
-        }
-        health
-    });
+    let health = conf.health.then(|| Health::new(service_names(servicers)));
     if let Some(health) = &health {
-        builder = builder.register_service(grpcio_health::create_health(health.clone()));
+        builder = builder.register_service(health.service());
     }
     if conf.reflection {
         let mut served = service_names(servicers);
@@ -139,7 +131,8 @@ pub(super) fn bind(grpc: &mut grpcio::Server, conf: &Conf, credentials: ServerCr
     if exclusive(conf) && conf.port != 0 {
         // Asking the OS first gives its reason ("Address already in use") in one line,
         // where the core would only log a nested error tree.
-        std::net::TcpListener::bind(&addr).map_err(|e| ServerError::Bind { addr: addr.clone(), reason: e.to_string() })?;
+        std::net::TcpListener::bind(&addr)
+            .map_err(|e| ServerError::Bind { addr: addr.clone(), reason: e.to_string() })?;
     }
     grpc.add_listening_port(addr.clone(), credentials)
         .map_err(|e| ServerError::Bind { addr, reason: format!("the gRPC core refused it: {e}") })

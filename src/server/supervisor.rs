@@ -166,7 +166,13 @@ impl Supervisor {
                 }
             }
         })?;
-        Ok(Supervisor { port, events, signals: Some((handle, thread)), workers: HashMap::new(), restarts: HashMap::new() })
+        Ok(Supervisor {
+            port,
+            events,
+            signals: Some((handle, thread)),
+            workers: HashMap::new(),
+            restarts: HashMap::new(),
+        })
     }
 
     fn run(mut self, count: usize) -> Result<(), ServerError> {
