@@ -27,6 +27,18 @@ if [ -f "$graph" ]; then
   fi
 fi
 
+# Formatting, of a3grpc's own code only: the engine's crates are upstream's sources.
+if cargo fmt --version >/dev/null 2>&1; then
+  say "formatting"
+  if ! cargo fmt --check -p a3grpc -p a3grpc-build -p a3grpc-examples >/dev/null \
+    || ! rustfmt --check --edition 2018 engine/grpcio-sys/build.rs >/dev/null; then
+    say "not formatted: run cargo fmt -p a3grpc -p a3grpc-build -p a3grpc-examples and rustfmt --edition 2018 engine/grpcio-sys/build.rs"
+    exit 1
+  fi
+else
+  say "rustfmt is not installed (rustup component add rustfmt): skipped"
+fi
+
 # Everything is built and tested with the optional `otlp` feature on (its test exports spans);
 # clippy also reads the library without it.
 features="a3grpc/otlp"

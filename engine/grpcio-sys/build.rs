@@ -40,9 +40,9 @@ fn main() {
 
     recipe::optimized();
 
-    let key = build_key(&source);
+    let inputs = key_inputs(&source);
     let libs = match cache_root() {
-        Some(root) => cached(&root, &key),
+        Some(root) => cached(&root, &inputs),
         None => {
             println!("a3grpc-core: cache off (A3GRPC_CORE_CACHE=off): compiling into the target folder");
             recipe::compile(&out_dir().join("core"))
@@ -68,13 +68,16 @@ fn prepared_source() -> String {
     }
 }
 
-/// Everything that decides the compiled libraries' bytes, hashed.
-fn build_key(source: &str) -> String {
-    let mut key = Sha256::new();
+/// Everything that decides the compiled libraries' bytes, one line each (a value, or the sha256
+/// of a long one): the entry's `KEY` file, so that two listings show why a build missed.
+fn key_inputs(source: &str) -> String {
+    let mut inputs = String::new();
     let mut add = |what: &str, value: &[u8]| {
-        key.update(what.as_bytes());
-        key.update((value.len() as u64).to_le_bytes());
-        key.update(value);
+        let value = match str::from_utf8(value) {
+            Ok(text) if text.len() <= 200 && !text.contains('\n') => text.to_owned(),
+            _ => format!("sha256:{}", hex(&Sha256::digest(value))),
+        };
+        let _ = writeln!(inputs, "{what} {value}");
     };
     add("format", ENTRY_FORMAT.as_bytes());
     add("source", source.as_bytes());
@@ -82,17 +85,19 @@ fn build_key(source: &str) -> String {
     add("target", var("TARGET").as_bytes());
     let boringssl = boringssl_src::source_dir();
     add("boringssl", &fs::read(boringssl.with_file_name("Cargo.toml")).unwrap_or_default());
-    let zlib = env::var("DEP_Z_INCLUDE").map(|dir| Path::new(&dir).join("zlib.h")).ok();
-    add("zlib", &zlib.and_then(|h| fs::read(h).ok()).unwrap_or_default());
+    // zlib's version, not its header's bytes: libz-sys releases differ in those, not in zlib.
+    let zlib = env::var("DEP_Z_INCLUDE").ok().and_then(|dir| fs::read_to_string(Path::new(&dir).join("zlib.h")).ok());
+    let zlib = zlib.and_then(|h| h.lines().find(|l| l.starts_with("#define ZLIB_VERSION ")).map(str::to_owned));
+    add("zlib", zlib.unwrap_or_default().as_bytes());
     for cpp in [false, true] {
         let compiler = cc::Build::new().cpp(cpp).get_compiler();
-        add("compiler", compiler.path().as_os_str().as_encoded_bytes());
-        add("version", &command_output(Command::new(compiler.path()).arg("--version")));
-        for arg in compiler.args() {
-            add("arg", arg.as_encoded_bytes());
-        }
+        let what = if cpp { "c++" } else { "cc" };
+        add(what, compiler.path().as_os_str().as_encoded_bytes());
+        add(&format!("{what} --version"), &command_output(Command::new(compiler.path()).arg("--version")));
+        let args: Vec<String> = compiler.args().iter().map(|a| a.to_string_lossy().into_owned()).collect();
+        add(&format!("{what} flags"), args.join(" ").as_bytes());
     }
-    add("cmake", &command_output(Command::new("cmake").arg("--version")));
+    add("cmake --version", &command_output(Command::new("cmake").arg("--version")));
     let target = var("TARGET");
     for name in ["CFLAGS", "CXXFLAGS", "CC", "CXX", "CMAKE_TOOLCHAIN_FILE", "CMAKE_GENERATOR", "CMAKE_TARGET_OVERRIDE"]
     {
@@ -102,7 +107,7 @@ fn build_key(source: &str) -> String {
         }
     }
     add("frame pointers", cfg!(feature = "no-omit-frame-pointer").to_string().as_bytes());
-    hex(&key.finalize())
+    inputs
 }
 
 /// `A3GRPC_CORE_CACHE`, or the user's cache folder; `None` when turned off or there is none.
@@ -115,8 +120,8 @@ fn cache_root() -> Option<PathBuf> {
 }
 
 /// The entry for `key` in the cache at `root`, compiled and put in place when missing or damaged.
-fn cached(root: &Path, key: &str) -> PathBuf {
-    let entry = root.join(key);
+fn cached(root: &Path, inputs: &str) -> PathBuf {
+    let entry = root.join(hex(&Sha256::digest(inputs)));
     match verify(&entry) {
         Ok(()) => {
             println!("a3grpc-core: cache hit {}", entry.display());
@@ -134,7 +139,7 @@ fn cached(root: &Path, key: &str) -> PathBuf {
     ));
     let started = Instant::now();
     let built = recipe::compile(&out_dir().join("core"));
-    if let Err(err) = store(&built, root, &entry) {
+    if let Err(err) = store(&built, inputs, root, &entry) {
         fail(&format!(
             "could not write the gRPC core into the cache at {}: {err} (A3GRPC_CORE_CACHE moves it, =off turns it off)",
             root.display()
@@ -151,7 +156,7 @@ fn cached(root: &Path, key: &str) -> PathBuf {
 
 /// Copies the libraries of a fresh build into the cache: into a temporary folder first, then
 /// renamed whole into place. A build that loses the race to another uses the winner's entry.
-fn store(built: &Path, root: &Path, entry: &Path) -> io::Result<()> {
+fn store(built: &Path, inputs: &str, root: &Path, entry: &Path) -> io::Result<()> {
     fs::create_dir_all(root)?;
     let readme = root.join("README");
     if !readme.exists() {
@@ -174,6 +179,7 @@ fn store(built: &Path, root: &Path, entry: &Path) -> io::Result<()> {
         let bytes = fs::read(temp.join(extra))?;
         writeln!(manifest, "{extra} {} {}", bytes.len(), hex(&Sha256::digest(&bytes))).ok();
     }
+    fs::write(temp.join("KEY"), inputs)?;
     fs::write(temp.join(MANIFEST), manifest)?;
     if entry.exists() {
         if verify(entry).is_ok() {
