@@ -1,6 +1,6 @@
 //! a3grpc's build of the gRPC C core, in place of grpcio-sys's own build script.
 //!
-//! The core and BoringSSL take 10-20 minutes to compile, so they are compiled once per machine
+//! The core and BoringSSL take about 12 minutes to compile on 2 cores, so they are compiled once per machine
 //! (`recipe.rs` says how): the static libraries go into a per-user cache, keyed by everything
 //! that decides their bytes (the prepared sources and patches, the recipe, BoringSSL's and
 //! zlib's versions, the compilers and their versions, the target, the flags), and every later
@@ -85,10 +85,14 @@ fn key_inputs(source: &str) -> String {
     add("target", var("TARGET").as_bytes());
     let boringssl = boringssl_src::source_dir();
     add("boringssl", &fs::read(boringssl.with_file_name("Cargo.toml")).unwrap_or_default());
-    // zlib's version, not its header's bytes: libz-sys releases differ in those, not in zlib.
+    // zlib's major version: its ABI is stable within one (zlib checks only that at run time),
+    // and libz-sys releases bundle different 1.x versions.
     let zlib = env::var("DEP_Z_INCLUDE").ok().and_then(|dir| fs::read_to_string(Path::new(&dir).join("zlib.h")).ok());
-    let zlib = zlib.and_then(|h| h.lines().find(|l| l.starts_with("#define ZLIB_VERSION ")).map(str::to_owned));
-    add("zlib", zlib.unwrap_or_default().as_bytes());
+    let zlib = zlib.and_then(|h| {
+        let line = h.lines().find(|l| l.starts_with("#define ZLIB_VERSION "))?;
+        Some(line.split('"').nth(1)?.split('.').next()?.to_owned())
+    });
+    add("zlib major version", zlib.unwrap_or_default().as_bytes());
     for cpp in [false, true] {
         let compiler = cc::Build::new().cpp(cpp).get_compiler();
         let what = if cpp { "c++" } else { "cc" };
@@ -133,7 +137,7 @@ fn cached(root: &Path, inputs: &str) -> PathBuf {
         Err(_) => {}
     }
     say(&format!(
-        "compiling the gRPC C core once for this machine: 10-20 minutes on 2 cores; \
+        "compiling the gRPC C core once for this machine: about 12 minutes on 2 cores; \
          later builds link it from {}",
         root.display()
     ));
