@@ -139,21 +139,17 @@ fn the_readme_shows_the_shop_crate_as_it_is() {
 #[test]
 fn a_checkout_whose_set_up_has_not_run_says_which_command_to_run() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let checkout = tempfile::tempdir().expect("temp dir");
-    // What a fresh clone holds of the engine: a3grpc's own files, no prepared sources.
-    let engine = checkout.path().join("engine/grpcio-sys");
-    std::fs::create_dir_all(&engine).expect("engine folder");
-    for file in ["Cargo.toml", "build.rs"] {
-        std::fs::copy(root.join("engine/grpcio-sys").join(file), engine.join(file)).expect("copy");
-    }
-    std::fs::create_dir_all(checkout.path().join("scripts")).expect("scripts folder");
-    std::fs::copy(root.join("scripts/setup.sh"), checkout.path().join("scripts/setup.sh")).expect("copy setup.sh");
-    let user = checkout.path().join("user");
+    let dir = tempfile::tempdir().expect("temp dir");
+    // A fresh clone: a3grpc's own files, no prepared engine.
+    let checkout = dir.path().canonicalize().expect("canonical path").join("a3grpc");
+    let cloned = Command::new("git").args(["clone", "--quiet"]).arg(root).arg(&checkout).status().expect("git");
+    assert!(cloned.success());
+    let user = dir.path().join("user");
     std::fs::create_dir_all(user.join("src")).expect("user crate");
     std::fs::write(
         user.join("Cargo.toml"),
         "[package]\nname = \"user\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n\
-         [dependencies]\na3grpc-grpcio-sys = { path = \"../engine/grpcio-sys\" }\n\n[workspace]\n",
+         [dependencies]\na3grpc = { path = \"../a3grpc\" }\n\n[workspace]\n",
     )
     .expect("write Cargo.toml");
     std::fs::write(user.join("src/main.rs"), "fn main() {}\n").expect("write main.rs");
@@ -167,11 +163,13 @@ fn a_checkout_whose_set_up_has_not_run_says_which_command_to_run() {
         .expect("run cargo");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{stderr}");
-    let setup = checkout.path().canonicalize().expect("canonical path").join("scripts/setup.sh");
     let said: Vec<&str> = stderr.lines().filter(|l| l.contains("not prepared")).collect();
     assert_eq!(
         said,
-        [format!("a3grpc's engine is not prepared in this checkout: run `bash {}` once", setup.display())],
+        [format!(
+            "a3grpc's engine is not prepared in this checkout: run `bash {}` once",
+            checkout.join("scripts/setup.sh").display()
+        )],
         "{stderr}"
     );
     assert!(!stderr.contains("cmake") && stderr.lines().count() < 15, "one clear line, no wall: {stderr}");
