@@ -163,7 +163,7 @@ fn a_checkout_whose_set_up_has_not_run_says_which_command_to_run() {
         .expect("run cargo");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{stderr}");
-    let said: Vec<&str> = stderr.lines().filter(|l| l.contains("not prepared")).collect();
+    let said: Vec<&str> = stderr.lines().map(str::trim).filter(|l| l.contains("not prepared")).collect();
     assert_eq!(
         said,
         [format!(
