@@ -55,7 +55,7 @@ pub(crate) fn compile(dest: &Path) -> PathBuf {
     };
     env::set_var("CMAKE_PREFIX_PATH", prefix);
     config.build_target("grpc");
-    let core = config.uses_cxx11().build();
+    let core = config.build();
 
     let mut wrap = cc::Build::new();
     wrap.cpp(true)
