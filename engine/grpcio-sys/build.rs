@@ -42,7 +42,12 @@ fn main() {
 
     let inputs = key_inputs(&source);
     let libs = match cache_root() {
-        Some(root) => cached(&root, &inputs),
+        Some(root) => {
+            let entry = cached(&root, &inputs);
+            // Run again if the entry goes (the cache was deleted): it is linked from there.
+            println!("cargo:rerun-if-changed={}", entry.join(MANIFEST).display());
+            entry
+        }
         None => {
             println!("a3grpc-core: cache off (A3GRPC_CORE_CACHE=off): compiling into the target folder");
             recipe::compile(&out_dir().join("core"))
