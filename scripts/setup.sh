@@ -93,9 +93,11 @@ core_progress() {
     marks="$(find "$dir" -type f ! -name count.txt | wc -l)"
     # A finished one is an earlier build's.
     [ "$marks" -lt "$total" ] || continue
+    # In steps of 10%, so the log shows progress without a line every few seconds.
+    local step="$((100 * marks / (total > 0 ? total : 1) / 10 * 10))"
     case "$dir" in
-      *boringssl-build*) printf 'BoringSSL %s%%\n' "$((100 * marks / (total > 0 ? total : 1)))" ;;
-      *) printf 'gRPC core %s%%\n' "$((100 * marks / (total > 0 ? total : 1)))" ;;
+      *boringssl-build*) printf 'BoringSSL %s%%\n' "$step" ;;
+      *) printf 'gRPC core %s%%\n' "$step" ;;
     esac
     return
   done

@@ -241,8 +241,16 @@ pub(crate) fn new_request_id() -> String {
 
 impl Interceptor for RequestId {
     fn before(&self, ctx: &mut Context) -> Result<(), A3Error> {
-        let id = ctx.header(REQUEST_ID).map(str::to_owned).unwrap_or_else(new_request_id);
-        ctx.set_header(REQUEST_ID, &id)?;
+        // The caller's id, if it can travel back as it came (printable ASCII); otherwise a
+        // fresh one, rather than failing the call over a log id.
+        let id = match ctx.header(REQUEST_ID).map(str::to_owned) {
+            Some(id) if ctx.set_header(REQUEST_ID, &id).is_ok() => id,
+            _ => {
+                let id = new_request_id();
+                ctx.set_header(REQUEST_ID, &id)?;
+                id
+            }
+        };
         ctx.insert(RequestIdValue(id));
         Ok(())
     }

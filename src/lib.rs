@@ -158,6 +158,8 @@
 //!   `metrics_port` (default off).
 //! - The server binds its port exclusively (the C core's default `SO_REUSEPORT` would let a second
 //!   server start silently on a busy port); set `grpc.so_reuseport` in `options` to change it.
+//! - Responses are compressed only when asked (`compression = "gzip"` in the conf, or per call);
+//!   the original gzips every response.
 //! - No `sys.exit` in the client; no retry of non-idempotent failures unless asked.
 //! - TLS without client certificates is possible, and half a TLS setup is an error, not plaintext.
 //! - All four RPC kinds, with deadlines, cancellation and metadata in every View.

@@ -227,6 +227,13 @@ fn bad_client_settings_are_errors_that_say_what_is_wrong() {
     assert!(matches!(err, Err(Error::Usage(ref m)) if m.contains("server_site_error_code")), "{:?}", err.err());
     let err = BaseClient::builder("127.0.0.1", 1).option("grpc.bad\0name", 1).build();
     assert!(matches!(err, Err(Error::Usage(_))));
+    // The core would refuse it only at the first call, with an INVALID_ARGUMENT naming nothing.
+    let err = BaseClient::builder("127.0.0.1", 1).option("grpc.service_config", r#"{"methodConfig": [}"#).build();
+    assert!(
+        matches!(err, Err(Error::Usage(ref m)) if m.contains("grpc.service_config is not valid JSON")),
+        "{:?}",
+        err.err()
+    );
     let client = BaseClient::builder("127.0.0.1", 1).build().unwrap();
     let err = client.call_with(&METHOD_GREETER_SAY_HELLO, &request("x"), &CallOptions::new().header("Bad Key", "v"));
     assert!(matches!(err, Err(Error::Usage(ref m)) if m.contains("Bad Key")), "{err:?}");

@@ -158,6 +158,21 @@ impl ClientInterceptor for Results {
 }
 
 #[test]
+fn a_callers_request_id_that_cannot_travel_back_is_replaced_not_an_error() {
+    for refused in ["caf\u{e9}", "a\tb", "bell\u{7}"] {
+        let mut ctx = a3grpc::testing::context().header("x-request-id", refused).build();
+        Interceptor::before(&RequestId, &mut ctx).expect("the call goes on");
+        let id = ctx.get::<RequestIdValue>().expect("an id").as_str().to_owned();
+        assert_eq!(id.len(), 16, "a fresh id instead of {refused:?}: {id:?}");
+        let sent = a3grpc::testing::headers(&mut ctx);
+        assert_eq!(sent, [("x-request-id".to_owned(), id.into_bytes())], "the fresh id is echoed");
+    }
+    let mut ctx = a3grpc::testing::context().header("x-request-id", "req-42").build();
+    Interceptor::before(&RequestId, &mut ctx).unwrap();
+    assert_eq!(ctx.get::<RequestIdValue>().unwrap().as_str(), "req-42", "a good id is kept");
+}
+
+#[test]
 fn a_request_id_flows_from_the_client_into_the_server_log_and_back() {
     let logs = captured();
     let log: Log = Arc::default();

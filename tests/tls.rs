@@ -145,6 +145,24 @@ fn with_tls_reload_a_rotated_certificate_is_served_to_new_connections() {
 }
 
 #[test]
+fn relative_tls_paths_in_a_conf_file_are_read_from_the_conf_files_folder() {
+    let pki = Pki::new(&["127.0.0.1"]);
+    a3grpc::register_mappings("tls.relative", vec![hello::greeter_servicer()]);
+    let conf_file = pki.path("conf.toml");
+    std::fs::write(
+        &conf_file,
+        "host = \"127.0.0.1\"\nport = 0\nservicer_mappings = \"tls.relative\"\n\
+         server_key = \"server.key\"\nserver_cert = \"server.pem\"\n",
+    )
+    .unwrap();
+    // The test's working folder is the crate's, not the conf's.
+    assert!(!std::path::Path::new("server.key").exists());
+    let server = start(Conf::from_file(&conf_file).unwrap());
+    let client = tls_client(&server).ca_cert(pki.path("ca.pem")).build().unwrap();
+    assert_eq!(say_hello(&client, "relative").unwrap(), "Hello relative!");
+}
+
+#[test]
 fn tls_reload_without_tls_is_an_error_naming_the_key() {
     let err = Conf::from_toml_str("host = \"127.0.0.1\"\nport = 0\nservicer_mappings = \"m\"\ntls_reload = true\n")
         .unwrap_err();

@@ -235,9 +235,17 @@ fn rust_name(method: &str) -> String {
             name.push(c);
         }
     }
-    const KEYWORDS: [&str; 8] = ["as", "fn", "impl", "loop", "match", "mod", "move", "type"];
-    // The client's own functions keep their names; an RPC named like one gets `_rpc`.
-    const TAKEN: [&str; 3] = ["new", "connect", "base"];
+    // Every Rust keyword, strict and reserved, of every edition: the RPC's function is then a
+    // raw identifier (`r#return`).
+    const KEYWORDS: [&str; 48] = [
+        "abstract", "as", "async", "await", "become", "box", "break", "const", "continue", "do", "dyn", "else", "enum",
+        "extern", "false", "final", "fn", "for", "gen", "if", "impl", "in", "let", "loop", "macro", "match", "mod",
+        "move", "mut", "override", "priv", "pub", "ref", "return", "static", "struct", "trait", "true", "try", "type",
+        "typeof", "unsafe", "unsized", "use", "virtual", "where", "while", "yield",
+    ];
+    // The client's own functions keep their names, and keywords that cannot be raw
+    // identifiers are avoided: an RPC named like one of these gets `_rpc`.
+    const TAKEN: [&str; 6] = ["new", "connect", "base", "self", "super", "crate"];
     if TAKEN.contains(&name.as_str()) {
         format!("{name}_rpc")
     } else if KEYWORDS.contains(&name.as_str()) {
@@ -249,4 +257,22 @@ fn rust_name(method: &str) -> String {
 
 fn with_suffix(name: &str) -> String {
     format!("{}_with", name.trim_start_matches("r#"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rust_name;
+
+    #[test]
+    fn rpc_names_become_snake_case_functions_that_compile_whatever_the_name() {
+        assert_eq!(rust_name("GetItem"), "get_item");
+        assert_eq!(rust_name("HTTPGet"), "http_get");
+        assert_eq!(rust_name("Return"), "r#return");
+        assert_eq!(rust_name("Type"), "r#type");
+        assert_eq!(rust_name("Async"), "r#async");
+        assert_eq!(rust_name("Yield"), "r#yield");
+        assert_eq!(rust_name("Self"), "self_rpc");
+        assert_eq!(rust_name("Super"), "super_rpc");
+        assert_eq!(rust_name("Connect"), "connect_rpc");
+    }
 }

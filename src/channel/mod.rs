@@ -79,6 +79,9 @@ impl ChannelOption {
             if s.contains('\0') {
                 return Some("a string value must contain no NUL".to_owned());
             }
+            if self.name == SERVICE_CONFIG {
+                return service_config_problem(s);
+            }
         }
         let (_, expected) = CORE_ARGS.iter().find(|(name, _)| *name == self.name)?;
         let name = &self.name;
@@ -113,6 +116,33 @@ impl ChannelOption {
             self.name
         ))
     }
+}
+
+/// The channel's service config, JSON that the core parses only when the first call is made.
+const SERVICE_CONFIG: &str = "grpc.service_config";
+
+/// What is wrong with a service config, if anything. The core refuses a bad one only at the
+/// first call, and every call then fails with an INVALID_ARGUMENT that names nothing; this
+/// catches what is plainly wrong: JSON that does not parse, or fields of the wrong kind.
+fn service_config_problem(text: &str) -> Option<String> {
+    let config: serde_json::Value = match serde_json::from_str(text) {
+        Ok(config) => config,
+        Err(e) => return Some(format!("{SERVICE_CONFIG} is not valid JSON: {e}")),
+    };
+    let Some(fields) = config.as_object() else {
+        return Some(format!("{SERVICE_CONFIG} must be a JSON object, not {config}"));
+    };
+    let kinds: [(&str, fn(&serde_json::Value) -> bool, &str); 5] = [
+        ("methodConfig", serde_json::Value::is_array, "an array"),
+        ("loadBalancingConfig", serde_json::Value::is_array, "an array"),
+        ("loadBalancingPolicy", serde_json::Value::is_string, "a string"),
+        ("retryThrottling", serde_json::Value::is_object, "an object"),
+        ("healthCheckConfig", serde_json::Value::is_object, "an object"),
+    ];
+    kinds.iter().find_map(|(field, is_kind, kind)| {
+        let value = fields.get(*field)?;
+        (!is_kind(value)).then(|| format!("{SERVICE_CONFIG}: {field} must be {kind}, not {value}"))
+    })
 }
 
 /// The core's arg for SO_REUSEPORT, which a3grpc sets itself: off for one server, on for the
@@ -257,6 +287,24 @@ mod tests {
 
     fn option(name: &str, value: impl Into<OptionValue>) -> ChannelOption {
         ChannelOption::new(name, value)
+    }
+
+    #[test]
+    fn a_service_config_that_is_not_one_is_a_problem_that_says_why() {
+        let problem = |text: &str| option("grpc.service_config", text).problem();
+        assert_eq!(problem(r#"{"loadBalancingConfig":[{"round_robin":{}}]}"#), None);
+        assert_eq!(problem(r#"{"methodConfig":[{"name":[{}],"timeout":"1s"}],"healthCheckConfig":{}}"#), None);
+        let bad = problem("{not json").expect("a problem");
+        assert!(bad.starts_with("grpc.service_config is not valid JSON: key must be a string"), "{bad}");
+        assert_eq!(problem("[]").as_deref(), Some("grpc.service_config must be a JSON object, not []"));
+        assert_eq!(
+            problem(r#"{"methodConfig":{"name":[]}}"#).as_deref(),
+            Some(r#"grpc.service_config: methodConfig must be an array, not {"name":[]}"#)
+        );
+        assert_eq!(
+            problem(r#"{"loadBalancingPolicy":1}"#).as_deref(),
+            Some("grpc.service_config: loadBalancingPolicy must be a string, not 1")
+        );
     }
 
     fn from_json(text: &str) -> Result<ChannelOption, String> {

@@ -182,7 +182,8 @@ impl CallOptions {
     }
 
     /// The options of a call a View makes while serving `ctx`: what is left of its caller's
-    /// deadline (so the call fails with DEADLINE_EXCEEDED no later than the caller gives up),
+    /// deadline (so the call fails with DEADLINE_EXCEEDED about when the caller gives up: each
+    /// hop's `grpc-timeout` is rounded up, by up to ~10 ms, so a chain may end a little later),
     /// its request id and its W3C trace context (`traceparent`, `tracestate`). Add more with
     /// the other setters.
     ///

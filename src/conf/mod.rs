@@ -123,7 +123,7 @@ impl From<String> for ServicerMappings {
 /// | `servicer_mappings` | registered name of the Servicers to serve | required |
 /// | `max_workers` | threads that run Views | min(32, CPUs + 4) |
 /// | `maximum_concurrent_rpcs` | calls in flight before new ones fail with RESOURCE_EXHAUSTED | unlimited |
-/// | `server_key`, `server_cert`, `ca_cert` | PEM paths for TLS | plaintext |
+/// | `server_key`, `server_cert`, `ca_cert` | PEM paths for TLS; relative ones are read from the conf file's folder ([`Conf::from_file`]) | plaintext |
 /// | `tls_reload` | read those files again when they change: new connections get the new certificate, open ones keep theirs, a file that cannot be used is logged and the certificate in use kept (not in the original) | `false` |
 /// | `graceful_shutdown_seconds` | how long in-flight calls may finish on stop | 3 |
 /// | `options` | `[name, value]` gRPC core channel args, verbatim | `grpc.so_reuseport = 0`: a busy port is an error |
@@ -254,14 +254,22 @@ impl Conf {
     pub fn from_file(path: impl AsRef<Path>) -> Result<Conf, ConfError> {
         let path = path.as_ref();
         let text = std::fs::read_to_string(path).map_err(|source| ConfError::Read { path: path.to_owned(), source })?;
-        match path.extension().and_then(|e| e.to_str()) {
+        let mut conf = match path.extension().and_then(|e| e.to_str()) {
             Some("toml") => Conf::from_toml_str(&text),
             Some("json") => Conf::from_json_str(&text),
             _ => Err(ConfError::invalid(
                 "",
                 format!("{} must end in .toml or .json so its format is known", path.display()),
             )),
+        }?;
+        // The TLS files sit beside the conf, wherever the program is started from.
+        let folder = path.parent().unwrap_or(Path::new(""));
+        for file in [&mut conf.server_key, &mut conf.server_cert, &mut conf.ca_cert].into_iter().flatten() {
+            if file.is_relative() {
+                *file = folder.join(&*file);
+            }
         }
+        Ok(conf)
     }
 
     /// Parses a conf from TOML text.

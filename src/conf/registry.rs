@@ -54,7 +54,8 @@ static MAPPINGS: Registry<Vec<Servicer>> = Registry::new("servicer mappings", "s
 
 /// Registers `servicers` under `name`, so a conf file can say `servicer_mappings = "name"`.
 ///
-/// Call it at start-up, before reading the conf. Registering a name again replaces it.
+/// Call it at start-up, before the server starts: before or after reading the conf (after, a
+/// Servicer can be built from the conf's `[app]` table). Registering a name again replaces it.
 ///
 /// ```
 /// use a3grpc::{register_mappings, Conf, Servicer};
