@@ -132,17 +132,18 @@ fn service_config_problem(text: &str) -> Option<String> {
     let Some(fields) = config.as_object() else {
         return Some(format!("{SERVICE_CONFIG} must be a JSON object, not {config}"));
     };
-    let kinds: [(&str, fn(&serde_json::Value) -> bool, &str); 5] = [
-        ("methodConfig", serde_json::Value::is_array, "an array"),
-        ("loadBalancingConfig", serde_json::Value::is_array, "an array"),
-        ("loadBalancingPolicy", serde_json::Value::is_string, "a string"),
-        ("retryThrottling", serde_json::Value::is_object, "an object"),
-        ("healthCheckConfig", serde_json::Value::is_object, "an object"),
-    ];
-    kinds.iter().find_map(|(field, is_kind, kind)| {
-        let value = fields.get(*field)?;
-        (!is_kind(value)).then(|| format!("{SERVICE_CONFIG}: {field} must be {kind}, not {value}"))
-    })
+    for (field, value) in fields {
+        let (right, kind) = match field.as_str() {
+            "methodConfig" | "loadBalancingConfig" => (value.is_array(), "an array"),
+            "loadBalancingPolicy" => (value.is_string(), "a string"),
+            "retryThrottling" | "healthCheckConfig" => (value.is_object(), "an object"),
+            _ => continue,
+        };
+        if !right {
+            return Some(format!("{SERVICE_CONFIG}: {field} must be {kind}, not {value}"));
+        }
+    }
+    None
 }
 
 /// The core's arg for SO_REUSEPORT, which a3grpc sets itself: off for one server, on for the
