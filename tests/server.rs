@@ -369,9 +369,15 @@ fn port_zero_binds_a_free_port_and_a_busy_port_is_a_bind_error_naming_the_addres
 }
 
 #[test]
-fn rpcs_without_a_view_answer_unimplemented() {
+fn rpcs_without_a_view_answer_unimplemented_naming_the_method() {
     let server = start(conf(vec![Servicer::new()]));
-    assert_eq!(say_hello(&client(&server), "x").unwrap_err().code(), Some(Code::UNIMPLEMENTED));
+    match say_hello(&client(&server), "x") {
+        Err(Error::Status { code, message }) => {
+            assert_eq!(code, Code::UNIMPLEMENTED);
+            assert_eq!(message, "unknown method /Greeter/say_hello");
+        }
+        other => panic!("expected UNIMPLEMENTED, got {other:?}"),
+    }
 }
 
 #[test]
