@@ -12,6 +12,10 @@ use common::*;
 const CHILD: &str = "A3GRPC_TEST_SUPERVISOR";
 const CHILD_PORT: &str = "A3GRPC_TEST_SUPERVISOR_PORT";
 const CHILD_LONG_GRACE: &str = "A3GRPC_TEST_SUPERVISOR_LONG_GRACE";
+/// Every worker exits with an error as soon as it starts.
+const CHILD_WORKERS_DIE: &str = "A3GRPC_TEST_SUPERVISOR_WORKERS_DIE";
+/// The conf names TLS files that do not exist.
+const CHILD_MISSING_TLS: &str = "A3GRPC_TEST_SUPERVISOR_MISSING_TLS";
 const TEST: &str = "multi_process_serving";
 
 /// The program under test: this test binary run again with `CHILD` set, whose "main" serves a
@@ -30,9 +34,16 @@ fn supervisor_process() {
         Ok(reply(std::process::id().to_string()))
     });
     let grace = if std::env::var_os(CHILD_LONG_GRACE).is_some() { 600 } else { 1 };
-    let conf = Conf::new("127.0.0.1", port, vec![servicer])
+    if std::env::var_os(CHILD_WORKERS_DIE).is_some() && std::env::var_os("A3GRPC_WORKER_PORT").is_some() {
+        eprintln!("worker: cannot start");
+        std::process::exit(3);
+    }
+    let mut conf = Conf::new("127.0.0.1", port, vec![servicer])
         .graceful_shutdown(std::time::Duration::from_secs(grace))
         .process_count(2);
+    if std::env::var_os(CHILD_MISSING_TLS).is_some() {
+        conf = conf.tls("/nonexistent/server.key", "/nonexistent/server.pem");
+    }
     if let Err(err) = run_grpc_server_with_multiprocessing(conf) {
         eprintln!("supervisor: {err}");
         std::process::exit(1);
@@ -146,6 +157,24 @@ fn a_busy_port_fails_in_the_supervisor_before_any_worker_starts() {
     assert!(!status.success());
     let text = output.join("\n");
     assert!(text.contains(&format!("cannot bind 127.0.0.1:{port}")), "{text}");
+    assert!(!text.contains("worker 0 started"), "no worker starts: {text}");
+}
+
+#[test]
+fn workers_that_keep_dying_at_start_make_the_supervisor_stop_and_fail() {
+    let (status, output) = spawn_supervisor_with(None, &[CHILD_WORKERS_DIE]).wait();
+    let text = output.join("\n");
+    assert!(!status.success(), "{text}");
+    assert!(text.contains("died 5 times in a row"), "{text}");
+    assert!(text.contains("worker process(es) failed"), "{text}");
+}
+
+#[test]
+fn tls_files_a_worker_cannot_read_fail_in_the_supervisor_before_any_worker_starts() {
+    let (status, output) = spawn_supervisor_with(None, &[CHILD_MISSING_TLS]).wait();
+    let text = output.join("\n");
+    assert!(!status.success(), "{text}");
+    assert!(text.contains("server_key") && text.contains("/nonexistent/server.key"), "{text}");
     assert!(!text.contains("worker 0 started"), "no worker starts: {text}");
 }
 

@@ -252,17 +252,35 @@ pub(crate) fn server_credentials(
     cert: Option<&Path>,
     ca_cert: Option<&Path>,
 ) -> Result<ServerCredentials, PemError> {
-    let (Some(key), Some(cert)) = (key, cert) else {
+    let Some(pems) = server_pems(key, cert, ca_cert)? else {
         return Ok(ServerCredentials::insecure());
     };
-    let key = read_pem("server_key", key, "PRIVATE KEY")?;
-    let cert = read_pem("server_cert", cert, "CERTIFICATE")?;
-    let mut builder = ServerCredentialsBuilder::new().add_cert(cert, key);
-    if let Some(ca) = ca_cert {
-        let ca = read_pem("ca_cert", ca, "CERTIFICATE")?;
+    let mut builder = ServerCredentialsBuilder::new().add_cert(pems.cert, pems.key);
+    if let Some(ca) = pems.ca {
         builder = builder.root_cert(ca, CertificateRequestType::RequestAndRequireClientCertificateAndVerify);
     }
     Ok(builder.build())
+}
+
+/// A server's TLS files, read and checked.
+pub(crate) struct ServerPems {
+    key: Vec<u8>,
+    cert: Vec<u8>,
+    ca: Option<Vec<u8>>,
+}
+
+/// Reads and checks a server's PEM files without the gRPC core: `None` for plaintext. A
+/// multi-process supervisor checks them before it starts any worker.
+pub(crate) fn server_pems(
+    key: Option<&Path>,
+    cert: Option<&Path>,
+    ca_cert: Option<&Path>,
+) -> Result<Option<ServerPems>, PemError> {
+    let (Some(key), Some(cert)) = (key, cert) else { return Ok(None) };
+    let key = read_pem("server_key", key, "PRIVATE KEY")?;
+    let cert = read_pem("server_cert", cert, "CERTIFICATE")?;
+    let ca = ca_cert.map(|ca| read_pem("ca_cert", ca, "CERTIFICATE")).transpose()?;
+    Ok(Some(ServerPems { key, cert, ca }))
 }
 
 /// Client credentials: trust `ca_cert`, and present a key and certificate for mutual TLS.

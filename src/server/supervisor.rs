@@ -17,7 +17,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 
 use super::signals::{self, StopSignals};
 use super::{run_grpc_server, ServerError};
-use crate::channel::{host_port, ChannelOption, OptionValue, SO_REUSEPORT};
+use crate::channel::{host_port, server_pems, ChannelOption, OptionValue, SO_REUSEPORT};
 use crate::conf::{Conf, ConfError};
 
 /// Set in a worker's environment: the port every worker binds.
@@ -29,14 +29,20 @@ const SUPERVISOR_PID: &str = "A3GRPC_SUPERVISOR_PID";
 const HEALTHY_AFTER: Duration = Duration::from_secs(10);
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
+/// A worker that dies this many times in a row before it is healthy will not start: the
+/// supervisor stops the others and fails, so systemd or Kubernetes see a failed service
+/// instead of one that looks up and serves nothing.
+const EARLY_DEATHS_TO_GIVE_UP: u32 = 5;
 
 /// Serves `conf` from the conf's `process_count` worker processes on one port (without it, one
 /// per CPU, as in the Python original), until SIGINT or SIGTERM.
 ///
 /// The parent first checks that the port can be bound (a busy port is an error and no worker
 /// starts), forwards SIGINT/SIGTERM to the workers as SIGTERM, waits for their graceful stop,
-/// and returns an error if any worker failed. A worker that dies unexpectedly is restarted,
-/// with back-off if it keeps dying.
+/// and returns an error if any worker failed. What a worker needs that the supervisor can check
+/// without gRPC (the port, the TLS files) is checked before any worker starts. A worker that
+/// dies unexpectedly is restarted, with back-off if it keeps dying; one that dies
+/// 5 times in a row within 10 s of its start makes the supervisor stop the others and fail.
 ///
 /// Workers are started by re-executing the program with the same arguments, never by `fork`
 /// (the gRPC core is not fork-safe): `main` runs again in each worker up to this call, which
@@ -59,6 +65,8 @@ pub fn run_grpc_server_with_multiprocessing(conf: Conf) -> Result<(), ServerErro
         return run_grpc_server(conf.for_worker(port, slot));
     }
     let conf = conf.validated()?;
+    server_pems(conf.server_key.as_deref(), conf.server_cert.as_deref(), conf.ca_cert.as_deref())
+        .map_err(|e| ConfError::invalid(e.key, e.message))?;
     let count =
         conf.process_count.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
     let (reservation, port) = reserve_port(&conf.host, conf.port)?;
@@ -141,6 +149,8 @@ struct Worker {
     child: Child,
     started: Instant,
     backoff: Duration,
+    /// How many times in a row this slot's worker died before it was healthy.
+    early_deaths: u32,
 }
 
 struct Supervisor {
@@ -149,8 +159,8 @@ struct Supervisor {
     // Ends the thread that turns signals into events, which releases them.
     signals: Option<(signal_hook::iterator::Handle, std::thread::JoinHandle<()>)>,
     workers: HashMap<usize, Worker>,
-    /// Slots whose worker died, with when to start it again and the back-off it had.
-    restarts: HashMap<usize, (Instant, Duration)>,
+    /// Slots whose worker died: when to start it again, its back-off and early deaths.
+    restarts: HashMap<usize, (Instant, Duration, u32)>,
 }
 
 impl Supervisor {
@@ -177,10 +187,14 @@ impl Supervisor {
 
     fn run(mut self, count: usize) -> Result<(), ServerError> {
         for slot in 0..count {
-            self.start(slot, FIRST_BACKOFF)?;
+            if let Err(err) = self.start(slot, FIRST_BACKOFF, 0) {
+                log::error!("a3grpc: worker {slot} could not be started: {err}; stopping the others");
+                let _ = self.stop();
+                return Err(err);
+            }
         }
         loop {
-            let next_restart = self.restarts.values().map(|(at, _)| *at).min();
+            let next_restart = self.restarts.values().map(|(at, ..)| *at).min();
             let event = match next_restart {
                 Some(at) => match self.events.recv_deadline(at) {
                     Ok(event) => Some(event),
@@ -197,18 +211,31 @@ impl Supervisor {
                     return self.stop();
                 }
                 Some(Event::ChildExited) => {
-                    self.reap()?;
+                    if let Some(slot) = self.reap() {
+                        log::error!(
+                            "a3grpc: worker {slot} died {EARLY_DEATHS_TO_GIVE_UP} times in a row within \
+                             {HEALTHY_AFTER:?} of its start; stopping the other workers (see the worker's errors above)"
+                        );
+                        let _ = self.stop();
+                        return Err(ServerError::Workers(1));
+                    }
                     if self.workers.is_empty() && self.restarts.is_empty() {
                         log::info!("a3grpc: every worker was stopped; the supervisor stops too");
                         return Ok(());
                     }
                 }
-                None => self.restart_due()?,
+                None => {
+                    if let Err(err) = self.restart_due() {
+                        log::error!("a3grpc: a worker could not be started again: {err}; stopping the others");
+                        let _ = self.stop();
+                        return Err(err);
+                    }
+                }
             }
         }
     }
 
-    fn start(&mut self, slot: usize, backoff: Duration) -> Result<(), ServerError> {
+    fn start(&mut self, slot: usize, backoff: Duration, early_deaths: u32) -> Result<(), ServerError> {
         let exe = std::env::current_exe()?;
         let child = Command::new(exe)
             .args(std::env::args_os().skip(1))
@@ -217,14 +244,15 @@ impl Supervisor {
             .env(SUPERVISOR_PID, std::process::id().to_string())
             .spawn()?;
         log::info!("a3grpc: worker {slot} started (pid {})", child.id());
-        self.workers.insert(slot, Worker { child, started: Instant::now(), backoff });
+        self.workers.insert(slot, Worker { child, started: Instant::now(), backoff, early_deaths });
         Ok(())
     }
 
     /// A worker exited while the service runs. A clean exit means someone stopped it with a
     /// signal (a process manager signalling the whole group): it stays stopped. Anything else
-    /// is a crash, and the worker is started again.
-    fn reap(&mut self) -> Result<(), ServerError> {
+    /// is a crash, and the worker is started again, unless it keeps dying before it is
+    /// healthy: then its slot is returned, and the supervisor gives up.
+    fn reap(&mut self) -> Option<usize> {
         let mut dead = Vec::new();
         for (slot, worker) in &mut self.workers {
             if let Ok(Some(status)) = worker.child.try_wait() {
@@ -237,27 +265,35 @@ impl Supervisor {
                 log::info!("a3grpc: worker {slot} (pid {}) was stopped; not restarting it", worker.child.id());
                 continue;
             }
-            let backoff = if worker.started.elapsed() >= HEALTHY_AFTER {
-                FIRST_BACKOFF
+            let (backoff, early_deaths) = if worker.started.elapsed() >= HEALTHY_AFTER {
+                (FIRST_BACKOFF, 0)
             } else {
-                (worker.backoff * 2).min(MAX_BACKOFF)
+                ((worker.backoff * 2).min(MAX_BACKOFF), worker.early_deaths + 1)
             };
+            if early_deaths >= EARLY_DEATHS_TO_GIVE_UP {
+                log::error!("a3grpc: worker {slot} (pid {}) died unexpectedly ({status})", worker.child.id());
+                return Some(slot);
+            }
             log::error!(
                 "a3grpc: worker {slot} (pid {}) died unexpectedly ({status}); restarting it in {backoff:?}",
                 worker.child.id()
             );
-            self.restarts.insert(slot, (Instant::now() + backoff, backoff));
+            self.restarts.insert(slot, (Instant::now() + backoff, backoff, early_deaths));
         }
-        Ok(())
+        None
     }
 
     fn restart_due(&mut self) -> Result<(), ServerError> {
         let now = Instant::now();
-        let due: Vec<(usize, Duration)> =
-            self.restarts.iter().filter(|(_, (at, _))| *at <= now).map(|(slot, (_, b))| (*slot, *b)).collect();
-        for (slot, backoff) in due {
+        let due: Vec<(usize, Duration, u32)> = self
+            .restarts
+            .iter()
+            .filter(|(_, (at, ..))| *at <= now)
+            .map(|(slot, (_, backoff, deaths))| (*slot, *backoff, *deaths))
+            .collect();
+        for (slot, backoff, early_deaths) in due {
             self.restarts.remove(&slot);
-            self.start(slot, backoff)?;
+            self.start(slot, backoff, early_deaths)?;
         }
         Ok(())
     }
