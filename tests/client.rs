@@ -113,6 +113,22 @@ fn other_codes_are_not_retried_unless_asked() {
 }
 
 #[test]
+fn an_a3_error_after_retried_failures_comes_back_as_it_is() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let seen = calls.clone();
+    let server = start(conf(vec![greeter(move |_, _| match seen.fetch_add(1, Ordering::SeqCst) {
+        0 => Err(A3Error::Status { code: Code::UNAVAILABLE, message: "restarting".into() }),
+        _ => Err(A3Error::NotFound("no such greeting".into())),
+    })]));
+    let client = client_of(&server).retry(quick(3)).idempotent(&METHOD_GREETER_SAY_HELLO).build().unwrap();
+    match say_hello(&client, "x") {
+        Err(Error::A3(A3Error::NotFound(message))) => assert_eq!(message, "no such greeting"),
+        other => panic!("expected the NotFoundError itself, got {other:?}"),
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 2, "retried once, then answered");
+}
+
+#[test]
 fn a3_errors_are_answers_and_never_retried() {
     let calls = Arc::new(AtomicUsize::new(0));
     let seen = calls.clone();

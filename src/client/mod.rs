@@ -328,10 +328,12 @@ impl BaseClient {
             let pause = self.retry.delay(attempt - 1);
             if !retry || deadline.is_some_and(|d| Instant::now() + pause >= d) {
                 return Err(match first {
-                    Some(first) => {
+                    // An a3 error is the service's answer, whatever failed before it: it comes
+                    // back as it is, so `a3()` and `?` in a View see it.
+                    Some(first) if err.a3().is_none() => {
                         Error::RetriesExhausted { attempts: attempt, first: Box::new(first), last: Box::new(err) }
                     }
-                    None => err,
+                    _ => err,
                 });
             }
             log::warn!("{}: {err}; retry {attempt} of {} in {pause:?}", method.name, self.retry.attempts - 1);

@@ -352,7 +352,8 @@ pub enum Error {
     /// response stream) has the status it ended with.
     #[error("the call has ended; its response has the status")]
     CallEnded,
-    /// A unary call failed on every try the client's `RetryPolicy` allowed.
+    /// A unary call failed on every try the client's `RetryPolicy` allowed. A try answered
+    /// with an a3 error ends the retries with that error itself, never this.
     #[error("{attempts} tries failed; the first with: {first}; the last with: {last}")]
     RetriesExhausted {
         /// How many tries were made.
@@ -712,12 +713,5 @@ mod tests {
             "3 tries failed; the first with: gRPC call failed with UNAVAILABLE: refused; \
              the last with: gRPC call failed with DEADLINE_EXCEEDED: late"
         );
-        let a3_last = Error::RetriesExhausted {
-            attempts: 2,
-            first: Box::new(Error::Status { code: Code::UNAVAILABLE, message: "refused".into() }),
-            last: Box::new(Error::A3(A3Error::NotFound("x".into()))),
-        };
-        assert_eq!(a3_last.code(), None);
-        assert_eq!(a3_last.a3(), None);
     }
 }
