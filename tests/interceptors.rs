@@ -158,6 +158,22 @@ impl ClientInterceptor for Results {
 }
 
 #[test]
+fn dropping_a_server_with_nothing_in_flight_warns_of_no_calls_cancelled() {
+    let logs = captured();
+    let server = start(conf(vec![hello::greeter_servicer()]));
+    let name = format!("a3grpc server on 127.0.0.1:{}", server.port());
+    assert_eq!(say_hello(&client(&server), "x").unwrap(), "Hello x!");
+    drop(server);
+    let lines = logs.0.lock().unwrap();
+    let ours: Vec<&String> = lines.iter().filter(|l| l.contains(&name)).collect();
+    assert!(ours.iter().any(|l| l.ends_with("stopped")), "{ours:?}");
+    // Every grace-period warning names its server; none names this one.
+    let warned =
+        |l: &&String| l.contains("grace period over") && (l.contains(&name) || !l.contains("a3grpc server on"));
+    assert!(!lines.iter().any(|l| warned(&l)), "{lines:?}");
+}
+
+#[test]
 fn a_callers_request_id_that_cannot_travel_back_is_replaced_not_an_error() {
     for refused in ["caf\u{e9}", "a\tb", "bell\u{7}"] {
         let mut ctx = a3grpc::testing::context().header("x-request-id", refused).build();

@@ -74,6 +74,11 @@ impl Pool {
         Submitter(self.queue.clone())
     }
 
+    /// How many calls the pool is running or holds queued.
+    pub(crate) fn in_flight(&self) -> usize {
+        self.busy.load(std::sync::atomic::Ordering::Relaxed) + self.queue.len()
+    }
+
     /// The pool's load, for the metrics.
     pub(crate) fn load(&self) -> PoolLoad {
         let queue = self.queue.clone();

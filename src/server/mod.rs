@@ -224,7 +224,15 @@ impl Server {
             recv(done) -> _ => true,
             recv(self.cut.1) -> _ => false,
             default(grace) => {
-                log::warn!("grace period over: cancelling the calls still in flight");
+                // The core's own end of the stop may still be on its way with nothing in
+                // flight (a drop gives no grace at all): only Views still running are worth a word.
+                let running = self.pool.as_ref().map_or(0, Pool::in_flight);
+                if running > 0 {
+                    log::warn!(
+                        "a3grpc server on {}: grace period over: cancelling the {running} call(s) still in flight",
+                        self.addr
+                    );
+                }
                 false
             }
         };
