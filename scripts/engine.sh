@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Prepares a3grpc's engine crates in engine/<crate>/: the crates.io releases named in
 # engine/crates, plus a3grpc's own patches from engine/patches/<crate>/. Only each crate's
-# manifest (and grpcio-sys's build.rs) are a3grpc's own, committed files; everything else there
-# is written by this script and ignored by git. Sourced by setup.sh; safe to run on its own.
+# manifest (and grpcio-sys's build.rs and recipe.rs, grpcio's rustfmt.toml) are a3grpc's own,
+# committed files; everything else there is written by this script and ignored by git.
+# Sourced by setup.sh; safe to run on its own.
 #
 # Why files are synced rather than replaced: cargo decides what to rebuild from modification
 # times. A file whose content changes (a patch added, edited or dropped) is rewritten and so
@@ -82,10 +83,10 @@ engine_prepare() {
         return 1
       fi
     done
-    # a3grpc's own files (the manifest, grpcio-sys's build script) stay as committed; the
-    # release's manifests are not used.
+    # a3grpc's own files (the manifests, grpcio-sys's build script, grpcio's rustfmt.toml)
+    # stay as committed; the release's manifests are not used.
     rm -f "$from/Cargo.toml.orig" "$from/.cargo_vcs_info.json"
-    for p in Cargo.toml build.rs recipe.rs; do
+    for p in Cargo.toml build.rs recipe.rs rustfmt.toml; do
       if [ -f "$dest/$p" ]; then
         cp -p "$dest/$p" "$from/$p"
       else

@@ -27,14 +27,11 @@ if [ -f "$graph" ]; then
   fi
 fi
 
-# Formatting, of a3grpc's own code only: the engine's crates are upstream's sources.
+# Formatting. The engine's grpcio keeps upstream's style (its own rustfmt.toml), in which its
+# patches are written, so the whole workspace is checked.
 if cargo fmt --version >/dev/null 2>&1; then
   say "formatting"
-  if ! cargo fmt --check -p a3grpc -p a3grpc-build -p a3grpc-examples >/dev/null \
-    || ! rustfmt --check --edition 2018 engine/grpcio-sys/build.rs >/dev/null; then
-    say "not formatted: run cargo fmt -p a3grpc -p a3grpc-build -p a3grpc-examples and rustfmt --edition 2018 engine/grpcio-sys/build.rs"
-    exit 1
-  fi
+  cargo fmt --all --check >/dev/null || { say "not formatted: run cargo fmt --all"; exit 1; }
 else
   say "rustfmt is not installed (rustup component add rustfmt): skipped"
 fi
