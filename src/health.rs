@@ -63,18 +63,9 @@ impl Health {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// `None` for a service this server does not serve.
-    fn status(&self, service: &str) -> Option<ServingStatus> {
-        let state = self.lock();
-        match (state.services.contains(service), state.stopping) {
-            (false, _) => None,
-            (true, false) => Some(ServingStatus::SERVING),
-            (true, true) => Some(ServingStatus::NOT_SERVING),
-        }
-    }
-
     fn check(&self, ctx: RpcContext, request: HealthCheckRequest, sink: UnarySink<HealthCheckResponse>) {
-        let reply = match self.status(request.get_service()) {
+        let status = self.lock().status(request.get_service());
+        let reply = match status {
             Some(status) => sink.success(response(status)),
             None => sink.fail(RpcStatus::with_message(
                 RpcStatusCode::NOT_FOUND,
@@ -90,14 +81,11 @@ impl Health {
     /// SERVICE_UNKNOWN, and the call stays open, as the protocol says.
     fn watch(&self, ctx: RpcContext, request: HealthCheckRequest, mut sink: ServerStreamingSink<HealthCheckResponse>) {
         let (tx, changes) = mpsc::unbounded();
-        let first = self.status(request.get_service());
-        let _ = tx.unbounded_send(first.unwrap_or(ServingStatus::SERVICE_UNKNOWN));
+        // Under one lock, so a stop that begins meanwhile reaches this watcher.
         let mut state = self.lock();
-        // A stop that began since the first status was read is not missed.
-        if state.stopping && first == Some(ServingStatus::SERVING) {
-            let _ = tx.unbounded_send(ServingStatus::NOT_SERVING);
-        }
-        state.watchers.push((tx, first.is_some()));
+        let status = state.status(request.get_service());
+        let _ = tx.unbounded_send(status.unwrap_or(ServingStatus::SERVICE_UNKNOWN));
+        state.watchers.push((tx, status.is_some()));
         drop(state);
         let mut updates = changes.map(|status| Ok((response(status), WriteFlags::default())));
         ctx.spawn(async move {
@@ -105,6 +93,17 @@ impl Health {
                 let _ = sink.close().await;
             }
         });
+    }
+}
+
+impl State {
+    /// `None` for a service this server does not serve.
+    fn status(&self, service: &str) -> Option<ServingStatus> {
+        match (self.services.contains(service), self.stopping) {
+            (false, _) => None,
+            (true, false) => Some(ServingStatus::SERVING),
+            (true, true) => Some(ServingStatus::NOT_SERVING),
+        }
     }
 }
 

@@ -19,7 +19,7 @@ struct Built {
     /// What a3grpc's build script generated for it.
     generated_by_a3grpc: Vec<String>,
     /// What the engine's build script said about the gRPC C core.
-    core: String,
+    core: Vec<String>,
 }
 
 /// Builds the crate at `dir` (relative to the repository) as its user would, in a target folder
@@ -36,32 +36,19 @@ fn build_user_crate(dir: &str) -> Built {
         .output()
         .expect("run cargo");
     assert!(out.status.success(), "building {dir} failed:\n{}", String::from_utf8_lossy(&out.stderr));
-    let scripts: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-        .filter(|m| m["reason"] == "build-script-executed")
-        .collect();
-    let out_dir = |is: &dyn Fn(&str) -> bool| {
-        scripts
-            .iter()
-            .find(|m| m["package_id"].as_str().is_some_and(is))
-            .and_then(|m| m["out_dir"].as_str().map(PathBuf::from))
-            .expect("cargo reports the build script")
-    };
-    let a3grpc_out_dir = out_dir(&|id| is_this_library(id, root));
+    let a3grpc_out_dir = build_script_out_dir(&out.stdout, |id| is_this_library(id, root));
     let mut generated_by_a3grpc: Vec<String> = std::fs::read_dir(&a3grpc_out_dir)
         .expect("a3grpc's OUT_DIR")
         .map(|entry| entry.expect("OUT_DIR entry").file_name().to_string_lossy().into_owned())
         .collect();
     generated_by_a3grpc.sort();
-    let engine_out_dir = out_dir(&|id| id.contains("a3grpc-grpcio-sys"));
-    let core = std::fs::read_to_string(engine_out_dir.with_file_name("output")).expect("the engine's build output");
+    let core = engine_core_lines(&out.stdout);
     Built { bin: target_dir.join("debug"), generated_by_a3grpc, core }
 }
 
 /// The engine's build linked the C core from the cache this test run's own build filled.
 fn assert_core_from_cache(built: &Built) {
-    let said: Vec<&str> = built.core.lines().filter(|l| l.starts_with("a3grpc-core:")).collect();
+    let said = &built.core;
     assert!(
         said.len() == 1 && said[0].starts_with("a3grpc-core: cache hit "),
         "the C core is linked from the cache, not compiled again: {said:?}"

@@ -87,7 +87,8 @@ fn key_inputs(source: &str) -> String {
     add("format", ENTRY_FORMAT.as_bytes());
     add("source", source.as_bytes());
     add("recipe", include_bytes!("recipe.rs"));
-    add("target", var("TARGET").as_bytes());
+    let target = var("TARGET");
+    add("target", target.as_bytes());
     let boringssl = boringssl_src::source_dir();
     add("boringssl", &fs::read(boringssl.with_file_name("Cargo.toml")).unwrap_or_default());
     // zlib's major version: its ABI is stable within one (zlib checks only that at run time),
@@ -107,7 +108,6 @@ fn key_inputs(source: &str) -> String {
         add(&format!("{what} flags"), args.join(" ").as_bytes());
     }
     add("cmake --version", &command_output(Command::new("cmake").arg("--version")));
-    let target = var("TARGET");
     for name in ["CFLAGS", "CXXFLAGS", "CC", "CXX", "CMAKE_TOOLCHAIN_FILE", "CMAKE_GENERATOR", "CMAKE_TARGET_OVERRIDE"]
     {
         for name in [name.to_owned(), format!("{name}_{target}"), format!("{name}_{}", target.replace('-', "_"))] {
@@ -128,7 +128,8 @@ fn cache_root() -> Option<PathBuf> {
     }
 }
 
-/// The entry for `key` in the cache at `root`, compiled and put in place when missing or damaged.
+/// The entry for the key made from `inputs` in the cache at `root`, compiled and put in place when
+/// missing or damaged.
 fn cached(root: &Path, inputs: &str) -> PathBuf {
     let entry = root.join(hex(&Sha256::digest(inputs)));
     match verify(&entry) {
@@ -174,19 +175,16 @@ fn store(built: &Path, inputs: &str, root: &Path, entry: &Path) -> io::Result<()
     let temp = root.join(format!(".tmp-{}-{}", process::id(), entry.file_name().unwrap_or_default().to_string_lossy()));
     let _ = fs::remove_dir_all(&temp);
     fs::create_dir_all(temp.join("lib"))?;
-    let mut manifest = String::new();
-    let mut names: Vec<_> = fs::read_dir(built.join("lib"))?.collect::<Result<_, _>>()?;
-    names.sort_by_key(|e| e.file_name());
-    for file in names {
-        let name = file.file_name().to_string_lossy().into_owned();
-        fs::copy(file.path(), temp.join("lib").join(&name))?;
-        let bytes = fs::read(temp.join("lib").join(&name))?;
-        writeln!(manifest, "lib/{name} {} {}", bytes.len(), hex(&Sha256::digest(&bytes))).ok();
+    let mut files = vec!["link.txt".to_owned()];
+    for lib in fs::read_dir(built.join("lib"))? {
+        files.push(format!("lib/{}", lib?.file_name().to_string_lossy()));
     }
-    for extra in ["link.txt"] {
-        fs::copy(built.join(extra), temp.join(extra))?;
-        let bytes = fs::read(temp.join(extra))?;
-        writeln!(manifest, "{extra} {} {}", bytes.len(), hex(&Sha256::digest(&bytes))).ok();
+    files.sort();
+    let mut manifest = String::new();
+    for file in files {
+        let bytes = fs::read(built.join(&file))?;
+        fs::write(temp.join(&file), &bytes)?;
+        writeln!(manifest, "{file} {} {}", bytes.len(), hex(&Sha256::digest(&bytes))).ok();
     }
     fs::write(temp.join("KEY"), inputs)?;
     fs::write(temp.join(MANIFEST), manifest)?;

@@ -189,8 +189,7 @@ impl Supervisor {
         for slot in 0..count {
             if let Err(err) = self.start(slot, FIRST_BACKOFF, 0) {
                 log::error!("a3grpc: worker {slot} could not be started: {err}; stopping the others");
-                let _ = self.stop();
-                return Err(err);
+                return self.give_up(err);
             }
         }
         loop {
@@ -216,8 +215,7 @@ impl Supervisor {
                             "a3grpc: worker {slot} died {EARLY_DEATHS_TO_GIVE_UP} times in a row within \
                              {HEALTHY_AFTER:?} of its start; stopping the other workers (see the worker's errors above)"
                         );
-                        let _ = self.stop();
-                        return Err(ServerError::Workers(1));
+                        return self.give_up(ServerError::Workers(1));
                     }
                     if self.workers.is_empty() && self.restarts.is_empty() {
                         log::info!("a3grpc: every worker was stopped; the supervisor stops too");
@@ -227,8 +225,7 @@ impl Supervisor {
                 None => {
                     if let Err(err) = self.restart_due() {
                         log::error!("a3grpc: a worker could not be started again: {err}; stopping the others");
-                        let _ = self.stop();
-                        return Err(err);
+                        return self.give_up(err);
                     }
                 }
             }
@@ -296,6 +293,13 @@ impl Supervisor {
             self.start(slot, backoff, early_deaths)?;
         }
         Ok(())
+    }
+
+    /// Stops the workers that run and fails with `err`: a supervisor that cannot keep its
+    /// workers leaves none serving.
+    fn give_up(self, err: ServerError) -> Result<(), ServerError> {
+        let _ = self.stop();
+        Err(err)
     }
 
     /// Forwards SIGTERM, waits for every worker's graceful stop, and fails if any failed.

@@ -360,3 +360,23 @@ pub fn wait_until_gone(pid: i32, timeout: Duration) -> bool {
     unsafe { libc::close(fd) };
     ended
 }
+
+/// The `OUT_DIR` of the build script of the first package whose id `package` accepts, from the
+/// output of `cargo build --message-format=json`.
+pub fn build_script_out_dir(cargo_stdout: &[u8], package: impl Fn(&str) -> bool) -> PathBuf {
+    String::from_utf8_lossy(cargo_stdout)
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|m| m["reason"] == "build-script-executed")
+        .find(|m| m["package_id"].as_str().is_some_and(&package))
+        .and_then(|m| m["out_dir"].as_str().map(PathBuf::from))
+        .expect("cargo reports the build script")
+}
+
+/// What the engine's build script said about the gRPC C core (`a3grpc-core: ...` lines), from
+/// the output of `cargo build --message-format=json`.
+pub fn engine_core_lines(cargo_stdout: &[u8]) -> Vec<String> {
+    let out_dir = build_script_out_dir(cargo_stdout, |id| id.contains("a3grpc-grpcio-sys"));
+    let output = std::fs::read_to_string(out_dir.with_file_name("output")).expect("the engine's build output");
+    output.lines().filter(|l| l.starts_with("a3grpc-core:")).map(str::to_owned).collect()
+}
