@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Prepares a3grpc's engine crates in engine/<crate>/: the crates.io releases named in
-# engine/crates, plus a3grpc's own patches from engine/patches/<crate>/. Only each crate's
+# engine/crates, grpcio-sys's bundled gRPC core replaced by the current one from PyPI's grpcio
+# source distribution (engine/core), plus a3grpc's own patches from engine/patches/<crate>/.
+# Only each crate's
 # manifest (and grpcio-sys's build.rs and recipe.rs, grpcio's rustfmt.toml) are a3grpc's own,
 # committed files; everything else there is written by this script and ignored by git.
 # Sourced by setup.sh; safe to run on its own.
@@ -45,6 +47,61 @@ engine_crate_file() {
   printf '%s\n' "$file"
 }
 
+# The grpcio source distribution engine/core names, downloaded once into the user's cache
+# (curl, or Python's urllib) and checked against its sha256.
+engine_core_file() {
+  local version="$1" sha="$2" url="$3"
+  local dir="${XDG_CACHE_HOME:-$HOME/.cache}/a3grpc/downloads"
+  local file="$dir/grpcio-$version.tar.gz"
+  if [ ! -f "$file" ] || [ "$(sha256sum "$file" | cut -d' ' -f1)" != "$sha" ]; then
+    mkdir -p "$dir"
+    engine_say "downloading the gRPC C core $version (grpcio's source distribution, 14 MB) from PyPI" >&2
+    local fetched=1
+    if command -v curl >/dev/null 2>&1; then
+      curl -sSfL --retry 3 -o "$file.part" "$url" || fetched=0
+    elif command -v python3 >/dev/null 2>&1; then
+      python3 -c 'import sys, urllib.request; urllib.request.urlretrieve(sys.argv[1], sys.argv[2])' "$url" "$file.part" || fetched=0
+    else
+      engine_say "neither curl nor python3 is installed to download $url" >&2
+      return 1
+    fi
+    if [ "$fetched" = 0 ]; then
+      engine_say "could not download $url" >&2
+      rm -f "$file.part"
+      return 1
+    fi
+    if [ "$(sha256sum "$file.part" | cut -d' ' -f1)" != "$sha" ]; then
+      engine_say "$url does not have the sha256 engine/core names ($sha)" >&2
+      rm -f "$file.part"
+      return 1
+    fi
+    mv "$file.part" "$file"
+  fi
+  printf '%s\n' "$file"
+}
+
+# Replaces grpcio-sys's bundled core in $1/grpc with the source distribution's: the files its
+# own build compiles (grpc_core_dependencies.py), every header, the licence. zlib stays
+# libz-sys's; the rest (Python's sources, tests, docs) is left out.
+engine_core_into() {
+  local crate="$1" sdist="$2" unpacked
+  unpacked="$(mktemp -d "$engine_repo/engine/.stage.XXXXXX")"
+  tar -xzf "$sdist" -C "$unpacked"
+  local top
+  top="$(ls "$unpacked")"
+  rm -rf "$crate/grpc"
+  mkdir -p "$crate/grpc"
+  (
+    cd "$unpacked/$top"
+    {
+      printf '%s\n' LICENSE src/python/grpcio/grpc_core_dependencies.py third_party/abseil-cpp/absl/log/initialize.cc
+      sed -n "s/^ *'\([^']*\)',\$/\1/p" src/python/grpcio/grpc_core_dependencies.py
+      find include src/core third_party -name '*.h' -o -name '*.inc' -o -name '*.hpp'
+    } | grep -v '^third_party/zlib/' | sort -u | tar -cf - -T -
+  ) | tar -xf - -C "$crate/grpc"
+  rm -rf "$unpacked"
+}
+
 # The patches of crate $1 to apply, in order: all but those A3GRPC_ENGINE_WITHOUT names.
 engine_patches() {
   local p skip
@@ -65,8 +122,9 @@ engine_prepare() {
 
   # The source's id: the release and each patch by content. grpcio-sys's build keys its cache
   # of the compiled core by it.
-  local source
-  source="$(echo "$name $version $sha"; for p in "${patches[@]}"; do echo "$(basename "$p") $(sha256sum "$p" | cut -d' ' -f1)"; done)"
+  local source core_line=""
+  [ "$name" != grpcio-sys ] || core_line="$(grep -v '^#' "$engine_repo/engine/core")"
+  source="$(echo "$name $version $sha"; [ -z "$core_line" ] || echo "core $core_line"; for p in "${patches[@]}"; do echo "$(basename "$p") $(sha256sum "$p" | cut -d' ' -f1)"; done)"
   local stamp
   stamp="$( { echo "$source"; cat "${BASH_SOURCE[0]}"; } | sha256sum | cut -d' ' -f1)"
   if [ "$(cat "$dest/.a3grpc-stamp" 2>/dev/null)" != "$stamp" ]; then
@@ -75,6 +133,12 @@ engine_prepare() {
     stage="$(mktemp -d "$engine_repo/engine/.stage.XXXXXX")"
     tar -xzf "$crate" -C "$stage"
     local from="$stage/$name-$version"
+    if [ -n "$core_line" ]; then
+      local core_file
+      # shellcheck disable=SC2086
+      core_file="$(engine_core_file $core_line)"
+      engine_core_into "$from" "$core_file"
+    fi
     for p in "${patches[@]}"; do
       if ! patch -d "$from" -p1 --quiet --forward --no-backup-if-mismatch <"$p" >"$stage/patch.log" 2>&1; then
         engine_say "engine/patches/$name/$(basename "$p") does not apply to $name $version:"
@@ -97,7 +161,7 @@ engine_prepare() {
     engine_sync "$from" "$dest"
     rm -rf "$stage"
     printf '%s' "$stamp" >"$dest/.a3grpc-stamp"
-    engine_say "engine: $name $version with ${#patches[@]} a3grpc patch(es) in engine/$name"
+    engine_say "engine: $name $version${core_line:+ with the gRPC core ${core_line%% *}} and ${#patches[@]} a3grpc patch(es) in engine/$name"
   fi
 }
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs what building a3grpc needs when it is missing: a C++ compiler, make, cmake and
-# protoc with the well-known types (Debian packages). With --python (for the tests) it also installs Debian's grpc-proto
+# Installs what building a3grpc needs when it is missing: a C++ compiler, make, cmake, curl
+# (to download the gRPC C core's source from PyPI once) and protoc with the well-known types
+# (Debian packages). With --python (for the tests) it also installs Debian's grpc-proto
 # (the interop service's protos) and makes the venv of Python interop peers (grpcio 1.70,
 # grpcio-tools, grpcio-health-checking, grpcio-reflection, a3grpc 0.3.0, and h2 for raw HTTP/2
 # floods, from PyPI).
@@ -36,6 +37,7 @@ command -v cargo >/dev/null 2>&1 || { say "cargo is missing: install Rust from h
 command -v c++ >/dev/null 2>&1 || missing+=(g++)
 command -v make >/dev/null 2>&1 || missing+=(make)
 command -v cmake >/dev/null 2>&1 || missing+=(cmake)
+command -v curl >/dev/null 2>&1 || command -v python3 >/dev/null 2>&1 || missing+=(curl ca-certificates)
 # protoc, and the well-known types (google/protobuf/*.proto) it imports from /usr/include.
 if ! command -v protoc >/dev/null 2>&1; then
   missing+=(protobuf-compiler libprotobuf-dev)
@@ -87,7 +89,7 @@ core_cache() {
 # How far the core's compilation is, from cmake's progress marks in the target folder.
 core_progress() {
   local marks total dir
-  for dir in "$1"/*/build/a3grpc-grpcio-sys-*/out/build/CMakeFiles/Progress "$1"/*/build/a3grpc-grpcio-sys-*/out/boringssl-build/build/CMakeFiles/Progress; do
+  for dir in "$1"/*/build/a3grpc-grpcio-sys-*/out/build/CMakeFiles/Progress; do
     [ -f "$dir/count.txt" ] || continue
     total="$(cat "$dir/count.txt")"
     marks="$(find "$dir" -type f ! -name count.txt | wc -l)"
@@ -95,10 +97,7 @@ core_progress() {
     [ "$marks" -lt "$total" ] || continue
     # In steps of 10%, so the log shows progress without a line every few seconds.
     local step="$((100 * marks / (total > 0 ? total : 1) / 10 * 10))"
-    case "$dir" in
-      *boringssl-build*) printf 'BoringSSL %s%%\n' "$step" ;;
-      *) printf 'gRPC core %s%%\n' "$step" ;;
-    esac
+    printf 'gRPC core %s%%\n' "$step"
     return
   done
 }
@@ -111,7 +110,7 @@ build_quietly() {
   target="$(target_dir)"
   cache="$(core_cache)"
   if [ -n "$cache" ] && ! ls "$cache"/*/MANIFEST >/dev/null 2>&1; then
-    say "first build on this machine: compiling the gRPC C core takes about 12 minutes on 2 cores; it is then kept in $cache for every later build"
+    say "first build on this machine: compiling the gRPC C core takes about 16 minutes on 2 cores; it is then kept in $cache for every later build"
   fi
   say "building ($*; log: $log)"
   cargo build --release "$@" >"$log" 2>&1 &

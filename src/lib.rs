@@ -186,6 +186,7 @@ pub mod client;
 mod codec;
 pub mod conf;
 mod dispatch;
+pub mod engine;
 pub mod error;
 mod flow;
 mod health;

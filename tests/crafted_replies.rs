@@ -78,3 +78,15 @@ fn a_stream_the_server_refused_is_retried_once_transparently() {
     }
     assert_eq!(call(&client, "ok").unwrap(), "fine", "the client goes on");
 }
+
+#[test]
+fn the_cores_own_messages_reach_the_programs_log_with_their_level() {
+    logged_lines();
+    let (_server, client) = crafted_server();
+    assert!(call(&client, "negative_code").is_err());
+    let lines = logged_lines();
+    assert!(
+        lines.iter().any(|l| l.starts_with("ERROR grpcio") && l.contains("Error parsing 'grpc-status' metadata")),
+        "the core's error on the malformed status, as an ERROR: {lines:#?}"
+    );
+}

@@ -10,21 +10,6 @@ use std::process::Command;
 
 use common::*;
 
-/// The resident memory of process `pid`, in KiB.
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read /proc status");
-    let line = status.lines().find(|l| l.starts_with("VmRSS:")).expect("VmRSS line");
-    line.split_whitespace().nth(1).and_then(|n| n.parse().ok()).expect("VmRSS in kB")
-}
-
-fn field(report: &str, name: &str) -> u64 {
-    report
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix(name))
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no {name} in {report}"))
-}
-
 #[test]
 fn a_rapid_reset_flood_costs_the_server_a_bounded_amount_of_memory() {
     let mut server = example_server("metrics_port = 0\n");
@@ -55,7 +40,7 @@ fn a_rapid_reset_flood_costs_the_server_a_bounded_amount_of_memory() {
         "{report}; good calls during it: {good}; server RSS {before} KiB before, {peak} KiB peak, \
          {after} KiB after, {later} KiB after 500 more calls"
     );
-    let (streams, refused) = (field(&report, "streams="), field(&report, "refused="));
+    let (streams, refused) = (report_field(&report, "streams="), report_field(&report, "refused="));
     assert!(streams > 10_000, "the flood ran: {report}");
     assert!(refused > 0, "the server refused streams over its limit: {report}");
     assert!(good > 0, "good calls ran during the flood");

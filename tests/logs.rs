@@ -2,66 +2,40 @@
 
 mod common;
 
-use std::sync::{Mutex, OnceLock};
-
 use a3grpc::{run_grpc_server, A3Error, Conf};
 use common::*;
 
-struct Keep;
-
-static LINES: Mutex<Vec<String>> = Mutex::new(Vec::new());
-
-impl log::Log for Keep {
-    fn enabled(&self, metadata: &log::Metadata) -> bool {
-        metadata.target().starts_with("a3grpc")
-    }
-    fn log(&self, record: &log::Record) {
-        if self.enabled(record.metadata()) {
-            LINES.lock().unwrap().push(format!("{} {}", record.level(), record.args()));
-        }
-    }
-    fn flush(&self) {}
-}
-
-fn lines() -> Vec<String> {
-    static INSTALLED: OnceLock<()> = OnceLock::new();
-    INSTALLED.get_or_init(|| {
-        log::set_logger(&Keep).unwrap();
-        log::set_max_level(log::LevelFilter::Info);
-    });
-    LINES.lock().unwrap().clone()
-}
-
 #[test]
 fn an_error_without_a_cause_is_logged_without_a_dangling_separator() {
-    lines();
+    logged_lines();
     let server = start(conf(vec![greeter(|_, _| Err(A3Error::Validation("the name is too long".into())))]));
     assert!(say_hello(&client(&server), "x").is_err());
-    let logged = lines().into_iter().find(|l| l.contains("[ValidationError]")).expect("the error is logged");
+    let logged = logged_lines().into_iter().find(|l| l.contains("[ValidationError]")).expect("the error is logged");
     assert!(logged.ends_with("499-[ValidationError]: the name is too long"), "{logged:?}");
 }
 
 #[test]
 fn process_count_given_to_run_grpc_server_is_not_ignored_silently() {
-    lines();
+    logged_lines();
     let conf = Conf::new("127.0.0.1", 0, "app.not.registered").process_count(2);
     assert!(run_grpc_server(conf).is_err(), "the unregistered mappings stop it after the warning");
-    let warned = lines().into_iter().find(|l| l.contains("process_count")).expect("a warning about process_count");
+    let warned =
+        logged_lines().into_iter().find(|l| l.contains("process_count")).expect("a warning about process_count");
     assert!(warned.starts_with("WARN") && warned.contains("run_grpc_server_with_multiprocessing"), "{warned}");
 }
 
 #[test]
 fn a_channel_option_the_core_does_not_know_is_passed_on_with_a_warning_naming_the_nearest() {
-    lines();
+    logged_lines();
     let server = start(conf(vec![greeter(|_, _| Ok(reply("hi".into())))]).option("grpc.keepalive_tme_ms", 10_000));
     assert_eq!(say_hello(&client(&server), "x").unwrap(), "hi", "the server runs with it");
-    let warned = lines().into_iter().find(|l| l.contains("grpc.keepalive_tme_ms")).expect("a warning");
+    let warned = logged_lines().into_iter().find(|l| l.contains("grpc.keepalive_tme_ms")).expect("a warning");
     assert!(warned.starts_with("WARN") && warned.contains("did you mean \"grpc.keepalive_time_ms\"?"), "{warned}");
 }
 
 #[test]
 fn the_compression_args_of_compression_types_h_are_known() {
-    lines();
+    logged_lines();
     let conf = conf(vec![greeter(|_, _| Ok(reply("hi".into())))])
         .option("grpc.default_compression_algorithm", 2)
         .option("grpc.default_compression_level", 2)
@@ -69,6 +43,6 @@ fn the_compression_args_of_compression_types_h_are_known() {
     let server = start(conf);
     assert_eq!(say_hello(&client(&server), "x").unwrap(), "hi");
     let unknown: Vec<String> =
-        lines().into_iter().filter(|l| l.contains("compression") && l.contains("is not an arg")).collect();
+        logged_lines().into_iter().filter(|l| l.contains("compression") && l.contains("is not an arg")).collect();
     assert!(unknown.is_empty(), "{unknown:?}");
 }

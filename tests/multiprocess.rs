@@ -73,7 +73,8 @@ fn pid_of_new_connection(port: u16) -> String {
 }
 
 fn listening_pid(line: &str) -> String {
-    line.rsplit("(pid ").next().unwrap().trim_end_matches(')').to_owned()
+    let after = line.rsplit("(pid ").next().unwrap();
+    after.split([',', ')']).next().unwrap().to_owned()
 }
 
 #[test]

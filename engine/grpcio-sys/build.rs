@@ -1,9 +1,9 @@
 //! a3grpc's build of the gRPC C core, in place of grpcio-sys's own build script.
 //!
-//! The core and BoringSSL take about 12 minutes to compile on 2 cores, so they are compiled once per machine
-//! (`recipe.rs` says how): the static libraries go into a per-user cache, keyed by everything
-//! that decides their bytes (the prepared sources and patches, the recipe, BoringSSL's and
-//! zlib's versions, the compilers and their versions, the target, the flags), and every later
+//! The core (with BoringSSL and its other third-party parts) takes about 16 minutes to compile
+//! on 2 cores, so it is compiled once per machine (`recipe.rs` says how): the static libraries
+//! go into a per-user cache, keyed by everything that decides their bytes (the prepared
+//! sources and patches, the recipe, zlib's version, the compilers and their versions, the target, the flags), and every later
 //! build, of any crate, in any profile or target folder, links them from there.
 //!
 //! - `A3GRPC_CORE_CACHE=<folder>` moves the cache (default: the user's cache folder, e.g.
@@ -89,8 +89,6 @@ fn key_inputs(source: &str) -> String {
     add("recipe", include_bytes!("recipe.rs"));
     let target = var("TARGET");
     add("target", target.as_bytes());
-    let boringssl = boringssl_src::source_dir();
-    add("boringssl", &fs::read(boringssl.with_file_name("Cargo.toml")).unwrap_or_default());
     // zlib's major version: its ABI is stable within one (zlib checks only that at run time),
     // and libz-sys releases bundle different 1.x versions.
     let zlib = env::var("DEP_Z_INCLUDE").ok().and_then(|dir| fs::read_to_string(Path::new(&dir).join("zlib.h")).ok());
@@ -143,7 +141,7 @@ fn cached(root: &Path, inputs: &str) -> PathBuf {
         Err(_) => {}
     }
     say(&format!(
-        "compiling the gRPC C core once for this machine: about 12 minutes on 2 cores; \
+        "compiling the gRPC C core once for this machine: about 16 minutes on 2 cores; \
          later builds link it from {}",
         root.display()
     ));

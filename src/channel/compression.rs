@@ -5,8 +5,7 @@ use grpcio::CompressionAlgorithms;
 use serde::Deserialize;
 
 /// A message compression algorithm. The receiving side decompresses whatever its peer sends;
-/// this chooses what is sent. gzip compresses at zlib's default level unless the options
-/// set `grpc.gzip_compression_level`.
+/// this chooses what is sent. gzip and deflate compress at zlib's default level.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 #[non_exhaustive]

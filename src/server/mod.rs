@@ -131,8 +131,9 @@ impl Server {
         for warning in conf.options.iter().filter_map(ChannelOption::unknown_name_warning) {
             log::warn!("{warning}");
         }
-        // Route the C core's own messages through the `log` facade (target `grpcio`; its
-        // INFO is chatty, so programs usually filter it with `grpcio=warn`).
+        // Route the C core's own messages through the `log` facade (target
+        // `grpcio::log_util`; its INFO is chatty, so programs usually filter it with
+        // `grpcio=warn`).
         grpcio::redirect_log();
         let credentials = start::credentials(&conf)?;
         let servicers = start::servicers(&conf)?;
@@ -146,7 +147,11 @@ impl Server {
         };
         grpc.start();
         let addr = host_port(&conf.host, port);
-        log::info!("a3grpc server listening on {addr} (pid {})", std::process::id());
+        log::info!(
+            "a3grpc server listening on {addr} (pid {}, gRPC core {})",
+            std::process::id(),
+            crate::engine::CORE_VERSION
+        );
         Ok(Server {
             grpc: Some(grpc),
             pool: Some(pool),

@@ -9,7 +9,7 @@ use std::thread;
 use grpcio::{ChannelBuilder, EnvBuilder, Environment, ServerBuilder, ServerCredentials};
 
 use super::ServerError;
-use crate::channel::{host_port, options_onto, server_credentials, TlsFiles, SO_REUSEPORT};
+use crate::channel::{host_port, options_onto, server_credentials, OptionValue, TlsFiles, SO_REUSEPORT};
 use crate::conf::{resolve_interceptors, resolve_mappings, Conf, ConfError, Mappings};
 use crate::dispatch::{Pool, Runtime};
 use crate::health::Health;
@@ -21,6 +21,7 @@ use crate::servicer::Servicer;
 /// The default `grpc.max_concurrent_streams`: about what HTTP/2 servers commonly advertise
 /// (nginx 128, Go 250), and as many as the benchmark's 256 calls on one connection.
 const MAX_CONCURRENT_STREAMS: i32 = 256;
+const MAX_CONCURRENT_STREAMS_ARG: &str = "grpc.max_concurrent_streams";
 const HEALTH: &str = "grpc.health.v1.Health";
 
 /// The Servicers a conf serves (its own, or those registered under its mappings' name),
@@ -94,11 +95,25 @@ pub(super) fn register(
     servicers: &[Servicer],
     rt: &Arc<Runtime>,
 ) -> Result<(grpcio::Server, Option<Health>), ServerError> {
-    // Streams per connection, which a3grpc's engine counts until their calls are freed,
-    // reset ones included (CVE-2023-44487): with a limit, a rapid-reset flood from one
-    // connection costs the server a bounded amount; without one, it grows without end.
-    // The conf's options may set another.
-    let mut args = ChannelBuilder::new(env.clone()).max_concurrent_stream(MAX_CONCURRENT_STREAMS);
+    // Streams per connection. The core refuses a new stream once those alive on its
+    // connection, reset ones not yet freed included, pass the limit plus
+    // grpc.http2.max_deallocating_streams: a rapid-reset flood (CVE-2023-44487) then costs
+    // a bounded amount. At the core's 0 for the latter, a well-behaved client running more
+    // calls than the limit is refused while its finished streams are being freed (one call
+    // in a thousand failed even after the engine's retry); half as many again as the limit
+    // loses none and still bounds a flood. The conf's options may set either.
+    let streams = conf
+        .options
+        .iter()
+        .find(|option| option.name == MAX_CONCURRENT_STREAMS_ARG)
+        .and_then(|option| match option.value {
+            OptionValue::Int(streams) => Some(streams),
+            OptionValue::Str(_) => None,
+        })
+        .unwrap_or(MAX_CONCURRENT_STREAMS);
+    let mut args = ChannelBuilder::new(env.clone())
+        .max_concurrent_stream(MAX_CONCURRENT_STREAMS)
+        .raw_cfg_int(c"grpc.http2.max_deallocating_streams".into(), streams / 2);
     if let Some(compression) = conf.compression {
         args = args.default_compression_algorithm(compression.algorithm());
     }

@@ -380,3 +380,45 @@ pub fn engine_core_lines(cargo_stdout: &[u8]) -> Vec<String> {
     let output = std::fs::read_to_string(out_dir.with_file_name("output")).expect("the engine's build output");
     output.lines().filter(|l| l.starts_with("a3grpc-core:")).map(str::to_owned).collect()
 }
+
+/// The resident memory of process `pid`, in KiB.
+pub fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read /proc status");
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).expect("VmRSS line");
+    line.split_whitespace().nth(1).and_then(|n| n.parse().ok()).expect("VmRSS in kB")
+}
+
+/// The number after `name` (e.g. "streams=") in an attacker script's one-line report.
+pub fn report_field(report: &str, name: &str) -> u64 {
+    report
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix(name))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in {report}"))
+}
+
+/// The lines logged in this test process under targets `a3grpc*` and `grpcio*` (the core's
+/// own messages), as "LEVEL target: message", through a logger installed at the first call
+/// (clients and servers route the core's messages to `log` when they start, so call it
+/// before starting them).
+pub fn logged_lines() -> Vec<String> {
+    struct Keep;
+    static LINES: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    impl log::Log for Keep {
+        fn enabled(&self, metadata: &log::Metadata) -> bool {
+            metadata.target().starts_with("a3grpc") || metadata.target().starts_with("grpcio")
+        }
+        fn log(&self, record: &log::Record) {
+            if self.enabled(record.metadata()) {
+                LINES.lock().unwrap().push(format!("{} {}: {}", record.level(), record.target(), record.args()));
+            }
+        }
+        fn flush(&self) {}
+    }
+    static INSTALLED: OnceLock<()> = OnceLock::new();
+    INSTALLED.get_or_init(|| {
+        log::set_logger(&Keep).unwrap();
+        log::set_max_level(log::LevelFilter::Info);
+    });
+    LINES.lock().unwrap().clone()
+}

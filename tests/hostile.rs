@@ -1,0 +1,180 @@
+//! Hostile HTTP/2 clients (`tests/python/hostile.py`), one attack a test, each run for 4 s
+//! against the example server while a well-behaved a3grpc client keeps calling on another
+//! connection: PING and SETTINGS floods, zero-length DATA frames, an endless CONTINUATION
+//! header block, header blocks of empty fields (CVE-2023-33953), streams the server must
+//! reset itself (rapid reset provoked from the server's side), and 10,000 connections.
+//!
+//! Each test asserts what the server owes everybody else while it is attacked: its resident
+//! memory grows by less than 32 MiB at its peak; at least 9 in 10 of the good calls made during
+//! the attack (and at least 10 are made) are answered within their 2 s deadline; and it still
+//! answers once the attacker has gone (the 10,000 connections: a new client is answered).
+//!
+//! Limits: the attacker is one Python process sharing the machine with the server and the
+//! good client, so a flood is as fast as Python writes it (for server_reset and empty_data,
+//! Python is slower than the server), not as fast as a network could carry it; memory is
+//! sampled every 20 ms, so a shorter spike may go unseen; the attacks are plaintext, on
+//! loopback; and the server's file descriptor limit is the one this test inherits, so the
+//! 10,000 connections reach it only when it is lower than that (e.g. the usual soft 1024).
+//!
+//! The attacks the engine does not yet withstand are `#[ignore]`d with what they cost on core
+//! 1.85.3 (`cargo test --release --test hostile -- --ignored --nocapture` runs them).
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use a3grpc::client::RetryPolicy;
+use a3grpc::{BaseClient, CallOptions};
+use common::*;
+
+const ATTACK_SECONDS: &str = "4";
+/// How much the server's resident memory may grow, at its peak, during an attack.
+const GROWTH_LIMIT_KIB: u64 = 32 * 1024;
+const GOOD_CALL_DEADLINE: Duration = Duration::from_secs(2);
+const RSS_INTERVAL: Duration = Duration::from_millis(20);
+
+/// One attack at a time: two at once would share the CPUs and slow each other's good calls.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+/// A client of the server on a connection of its own, which does not retry, so each failure
+/// counts as it is.
+fn good_client(port: u16) -> BaseClient {
+    BaseClient::builder("127.0.0.1", port).retry(RetryPolicy::never()).build().expect("client builds")
+}
+
+/// One good call, answered correctly within its deadline.
+fn good_call(client: &BaseClient) -> bool {
+    let options = CallOptions::new().timeout(GOOD_CALL_DEADLINE);
+    client
+        .call_with(&METHOD_GREETER_SAY_HELLO, &request("good"), &options)
+        .is_ok_and(|r| r.get_message() == "Hello good!")
+}
+
+/// What one attack cost the server, and what the good client saw meanwhile.
+struct Outcome {
+    mode: &'static str,
+    server: ExampleServer,
+    client: BaseClient,
+    before: u64,
+    peak: u64,
+    after: u64,
+    answered: u64,
+    attempted: u64,
+    attacker: String,
+    _alone: MutexGuard<'static, ()>,
+}
+
+/// Starts the example server and runs `hostile.py` against it in `mode`, while a good client
+/// calls it on another connection and the server's memory is sampled.
+fn attack(mode: &'static str) -> Outcome {
+    let alone = ONE_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let server = example_server("metrics_port = 0\n");
+    let pid = server.peer.child.id();
+    let client = good_client(server.port);
+    assert!(good_call(&client), "the server answers before the attack");
+    let before = rss_kib(pid);
+
+    let mut command = python_script("hostile.py");
+    command.args(["127.0.0.1", &server.port.to_string(), ATTACK_SECONDS, mode]);
+    let mut attacker = Peer::spawn(command);
+    let attacking = AtomicBool::new(true);
+    let (mut answered, mut attempted) = (0u64, 0u64);
+    let peak = std::thread::scope(|scope| {
+        let sampler = scope.spawn(|| {
+            let mut peak = before;
+            while attacking.load(Ordering::Relaxed) {
+                peak = peak.max(rss_kib(pid));
+                std::thread::sleep(RSS_INTERVAL);
+            }
+            peak
+        });
+        while attacker.child.try_wait().expect("poll the attacker").is_none() {
+            attempted += 1;
+            answered += u64::from(good_call(&client));
+        }
+        attacking.store(false, Ordering::Relaxed);
+        sampler.join().expect("the RSS sampler")
+    });
+    let attacker = attacker.wait_for("ATTACK ");
+    let after = rss_kib(pid);
+    let outcome = Outcome { mode, server, client, before, peak, after, answered, attempted, attacker, _alone: alone };
+    println!("{outcome}");
+    outcome
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Outcome { mode, before, peak, after, answered, attempted, attacker, .. } = self;
+        write!(
+            f,
+            "HOSTILE {mode} before={before} peak={peak} after={after} good={answered}/{attempted} attacker={attacker}"
+        )
+    }
+}
+
+impl Outcome {
+    /// The server's memory stayed bounded, it answered the good calls during the attack, and it
+    /// answers after it.
+    fn assert_survived(self) {
+        let (mode, growth) = (self.mode, self.peak.saturating_sub(self.before));
+        assert!(report_field(&self.attacker, "connections=") > 0, "{mode}: the attacker connected: {}", self.attacker);
+        assert!(growth < GROWTH_LIMIT_KIB, "{mode}: the attack grew the server by {growth} KiB");
+        assert!(self.attempted >= 10, "{mode}: only {} good calls were made during the attack", self.attempted);
+        assert!(
+            self.answered * 10 >= self.attempted * 9,
+            "{mode}: {} of {} good calls were answered during the attack",
+            self.answered,
+            self.attempted
+        );
+        assert!(good_call(&self.client), "{mode}: the server answers after the attack");
+        self.server.peer.terminate();
+    }
+}
+
+#[test]
+fn survives_a_ping_flood() {
+    attack("ping_flood").assert_survived();
+}
+
+#[test]
+#[ignore = "#23: on core 1.85.3 a SETTINGS flood whose ACKs are read grows the server +35 to +103 MiB in 3 of 6 runs"]
+fn survives_a_settings_flood_never_acknowledged() {
+    attack("settings_flood").assert_survived();
+}
+
+#[test]
+#[ignore = "#23: on core 1.85.3 +13.6 to +34.6 MiB (1 of 6 runs over 32 MiB): each connection the core closes drops 100 open calls"]
+fn survives_zero_length_data_frames_on_open_calls() {
+    attack("empty_data").assert_survived();
+}
+
+#[test]
+#[ignore = "#23: on core 1.85.3 the server keeps reading an endless header block after refusing it: +167 to +261 MiB in 3 of 6 runs"]
+fn survives_an_endless_continuation_header_block() {
+    attack("continuation").assert_survived();
+}
+
+#[test]
+fn survives_header_blocks_of_zero_length_fields() {
+    attack("zero_length_headers").assert_survived();
+}
+
+#[test]
+#[ignore = "#23: on core 1.85.3 +15.7 to +34.0 MiB (1 of 6 runs over 32 MiB)"]
+fn survives_streams_it_must_reset_itself() {
+    attack("server_reset").assert_survived();
+}
+
+/// 10,000 connections (or as many as the server's listen queue and file descriptors take): once
+/// they close, the server accepts new ones and answers on them within a few seconds.
+#[test]
+#[ignore = "#23: 10,000 idle connections cost +143 MiB (14.7 KiB each) and the core accepts them all; it does accept again once they close"]
+fn accepts_again_once_ten_thousand_connections_close() {
+    let outcome = attack("connections");
+    let port = outcome.server.port;
+    let accepted = (0..5).any(|_| good_call(&good_client(port)));
+    assert!(accepted, "a new client is answered after the connections close: {}", outcome.attacker);
+    outcome.assert_survived();
+}
