@@ -1,6 +1,6 @@
 //! a3grpc's build of the gRPC C core, in place of grpcio-sys's own build script.
 //!
-//! The core (with BoringSSL and its other third-party parts) takes about 16 minutes to compile
+//! The core (with BoringSSL and its other third-party parts) takes about 27 minutes to compile
 //! on 2 cores, so it is compiled once per machine (`recipe.rs` says how): the static libraries
 //! go into a per-user cache, keyed by everything that decides their bytes (the prepared
 //! sources and patches, the recipe, zlib's version, the compilers and their versions, the target, the flags), and every later
@@ -141,7 +141,7 @@ fn cached(root: &Path, inputs: &str) -> PathBuf {
         Err(_) => {}
     }
     say(&format!(
-        "compiling the gRPC C core once for this machine: about 16 minutes on 2 cores; \
+        "compiling the gRPC C core once for this machine: about 27 minutes on 2 cores; \
          later builds link it from {}",
         root.display()
     ));
