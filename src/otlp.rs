@@ -92,6 +92,14 @@ impl Exporter {
     /// Starts the exporter: the layer to add to your subscriber, and the guard that sends the
     /// spans still queued when it drops.
     pub fn layer(self) -> Result<(OtlpLayer, Flush), OtlpError> {
+        let started = self.build()?;
+        start_recording();
+        Ok(started)
+    }
+
+    /// The layer and its guard, with calls not yet minting span ids: that starts only once
+    /// something will export them.
+    fn build(self) -> Result<(OtlpLayer, Flush), OtlpError> {
         let mut exporter = opentelemetry_otlp::SpanExporter::builder().with_http().with_protocol(Protocol::HttpBinary);
         if let Some(endpoint) = self.endpoint {
             exporter = exporter.with_endpoint(endpoint);
@@ -105,7 +113,6 @@ impl Exporter {
         processor.set_resource(&resource.build());
         let processor = Arc::new(processor);
         let scope = InstrumentationScope::builder("a3grpc").with_version(env!("CARGO_PKG_VERSION")).build();
-        start_recording();
         Ok((OtlpLayer { processor: processor.clone(), scope }, Flush { processor }))
     }
 }
@@ -114,10 +121,11 @@ impl Exporter {
     /// Starts the exporter as the program's `tracing` subscriber, for a program that has none
     /// of its own; returns the guard that sends the spans still queued when it drops.
     pub fn install(self) -> Result<Flush, OtlpError> {
-        let (spans, flush) = self.layer()?;
+        let (spans, flush) = self.build()?;
         tracing::subscriber::set_global_default(tracing_subscriber::registry().with(spans)).map_err(|_| {
             OtlpError("a tracing subscriber is already set: add `Exporter::layer()` to it instead".into())
         })?;
+        start_recording();
         Ok(flush)
     }
 }
@@ -342,5 +350,13 @@ mod tests {
         let data = ended(SpanKind::Client, 0, None, false).into_span_data(&scope).expect("exported");
         assert_eq!(data.parent_span_id, SpanId::INVALID);
         assert!(data.attributes.contains(&KeyValue::new("rpc.grpc.status_code", 0_i64)));
+    }
+
+    #[test]
+    fn a_failed_install_leaves_calls_without_span_ids_of_their_own() {
+        // A subscriber is set (this one, or one an earlier test set) before install() tries.
+        let _ = tracing::subscriber::set_global_default(tracing_subscriber::registry());
+        assert!(Exporter::new().install().is_err(), "a subscriber is already set");
+        assert!(!crate::trace::recording(), "nothing exports the spans, so none is minted");
     }
 }

@@ -39,7 +39,7 @@ pub(crate) fn start_recording() {
     RECORDING.store(true, Ordering::Release);
 }
 
-fn recording() -> bool {
+pub(crate) fn recording() -> bool {
     RECORDING.load(Ordering::Acquire)
 }
 
