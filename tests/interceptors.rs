@@ -308,6 +308,20 @@ fn client_interceptors_see_streaming_calls_end() {
     );
 }
 
+#[test]
+fn client_interceptors_see_a_streaming_call_that_fails_before_it_starts() {
+    let server = start(conf(vec![servicer_without_say_hello()]));
+    let log: Log = Arc::default();
+    let client = client_of(&server).interceptor(Results(log.clone())).build().unwrap();
+    let refused = CallOptions::new().header("bad key", "x");
+    assert!(matches!(client.server_streaming(&SERVER_STREAM, &request("x"), &refused), Err(Error::Usage(_))));
+    assert!(matches!(client.bidi(&BIDI, &refused), Err(Error::Usage(_))));
+    assert_eq!(
+        *log.lock().unwrap(),
+        ["/Greeter/say_hello_stream_reply failed", "/Greeter/say_hello_bidi_stream failed"]
+    );
+}
+
 /// Tells the test, call by call, the code its `after` saw.
 struct Codes(crossbeam_channel::Sender<String>);
 

@@ -447,7 +447,8 @@ impl BaseClient {
         let method = method.grpc();
         let started = Instant::now();
         let (options, metrics) = self.begin(method.name, Kind::ServerStream, options);
-        let receiver = self.client.server_streaming(method, request, self.call_option(&options)?);
+        let call_option = self.call_option(&options).map_err(|e| self.failed(method.name, &metrics, e, started))?;
+        let receiver = self.client.server_streaming(method, request, call_option);
         let receiver = receiver.map_err(|e| self.failed(method.name, &metrics, self.error(e), started))?;
         metrics.sent();
         Ok(ResponseStream::spawn(self, method.name, metrics, started, Receiver::Server(receiver)))
@@ -463,7 +464,8 @@ impl BaseClient {
         let method = method.grpc();
         let started = Instant::now();
         let (options, metrics) = self.begin(method.name, Kind::BidiStream, options);
-        let call = self.client.duplex_streaming(method, self.call_option(&options)?);
+        let call_option = self.call_option(&options).map_err(|e| self.failed(method.name, &metrics, e, started))?;
+        let call = self.client.duplex_streaming(method, call_option);
         let (sender, receiver) = call.map_err(|e| self.failed(method.name, &metrics, self.error(e), started))?;
         let requests = RequestSender::spawn(self, sender, metrics.clone());
         Ok((requests, ResponseStream::spawn(self, method.name, metrics, started, Receiver::Duplex(receiver))))

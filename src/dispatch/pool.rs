@@ -79,6 +79,21 @@ impl Pool {
         self.busy.load(std::sync::atomic::Ordering::Relaxed) + self.queue.len()
     }
 
+    /// [`in_flight`](Pool::in_flight), once it is 0 or `wait` has passed. A worker stays busy
+    /// for a moment after its View returned, while it starts the reply: the core's own
+    /// threads can deliver that reply before the worker is free, so a count taken the
+    /// instant a client has its answer may still include its call.
+    pub(crate) fn in_flight_within(&self, wait: Duration) -> usize {
+        let until = Instant::now() + wait;
+        loop {
+            let running = self.in_flight();
+            if running == 0 || Instant::now() >= until {
+                return running;
+            }
+            thread::sleep(Duration::from_millis(1));
+        }
+    }
+
     /// The pool's load, for the metrics.
     pub(crate) fn load(&self) -> PoolLoad {
         let queue = self.queue.clone();

@@ -231,7 +231,7 @@ impl Server {
             default(grace) => {
                 // The core's own end of the stop may still be on its way with nothing in
                 // flight (a drop gives no grace at all): only Views still running are worth a word.
-                let running = self.pool.as_ref().map_or(0, Pool::in_flight);
+                let running = self.pool.as_ref().map_or(0, |pool| pool.in_flight_within(Duration::from_millis(50)));
                 if running > 0 {
                     log::warn!(
                         "a3grpc server on {}: grace period over: cancelling the {running} call(s) still in flight",
