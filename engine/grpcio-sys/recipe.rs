@@ -87,14 +87,13 @@ pub(crate) fn compile(dest: &Path) -> PathBuf {
     let _ = fs::remove_dir_all(dest);
     let lib = dest.join("lib");
     fs::create_dir_all(&lib).unwrap_or_else(|e| fail(&format!("{}: {e}", lib.display())));
-    let libraries = [out_dir().join("grpc_wrap/libgrpc_wrap.a"), built.join(format!("lib{CORE}.a"))];
+    // In link order: the wrapper calls into the core.
     let mut order = Vec::new();
-    for path in &libraries {
-        let Some(file) = path.file_name() else { continue };
-        fs::copy(path, lib.join(file))
-            .unwrap_or_else(|e| fail(&format!("the core's build made no {}: {e}", path.display())));
-        let name = file.to_string_lossy();
-        order.push(format!("static={}", &name["lib".len()..name.len() - ".a".len()]));
+    for (name, dir) in [("grpc_wrap", out_dir().join("grpc_wrap")), (CORE, built)] {
+        let file = format!("lib{name}.a");
+        fs::copy(dir.join(&file), lib.join(&file))
+            .unwrap_or_else(|e| fail(&format!("the core's build made no {}: {e}", dir.join(&file).display())));
+        order.push(format!("static={name}"));
     }
     fs::write(dest.join("link.txt"), order.join("\n") + "\n").unwrap_or_else(|e| fail(&format!("link.txt: {e}")));
     dest.to_path_buf()
