@@ -340,6 +340,20 @@ fn metadata_flows_both_ways_and_the_view_knows_its_call() {
 }
 
 #[test]
+fn headers_over_the_servers_limit_are_refused_and_the_connection_keeps_serving() {
+    // The engine closes a connection whose header block runs past four times the limit
+    // (the CONTINUATION flood); a block just over the limit costs only its call.
+    let server = start(conf(vec![greeter(|req, _| Ok(reply(req.get_name().to_owned())))]));
+    let client = client(&server);
+    for size in [20 * 1024, 60 * 1024] {
+        let options = CallOptions::new().header("x-big", "b".repeat(size));
+        let refused = client.call_with(&METHOD_GREETER_SAY_HELLO, &request("big"), &options).unwrap_err();
+        assert_eq!(refused.code(), Some(Code::RESOURCE_EXHAUSTED), "{size} bytes of headers: {refused}");
+        assert_eq!(say_hello(&client, "after").unwrap(), "after", "the next call on the connection");
+    }
+}
+
+#[test]
 fn an_invalid_response_header_is_a_server_error_not_a_panic() {
     let server = start(conf(vec![greeter(|_, ctx| {
         ctx.set_header("Bad Key", "v")?;
