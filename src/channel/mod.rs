@@ -83,6 +83,12 @@ impl ChannelOption {
                 return service_config_problem(s);
             }
         }
+        if let (MAX_CONNECTIONS, OptionValue::Int(max)) = (self.name.as_str(), &self.value) {
+            // The core aborts the process on i32::MAX and refuses every connection below 1.
+            if !(1..i32::MAX).contains(max) {
+                return Some(format!("{MAX_CONNECTIONS} must be at least 1 and below {}, not {max}", i32::MAX));
+            }
+        }
         let (_, expected) = CORE_ARGS.iter().find(|(name, _)| *name == self.name)?;
         let name = &self.name;
         match (expected, &self.value) {
@@ -120,6 +126,8 @@ impl ChannelOption {
 
 /// The channel's service config, JSON that the core parses only when the first call is made.
 const SERVICE_CONFIG: &str = "grpc.service_config";
+/// The most connections a server holds at once (a3grpc's servers set one by default).
+const MAX_CONNECTIONS: &str = "grpc.max_allowed_incoming_connections";
 
 /// What is wrong with a service config, if anything. The core refuses a bad one only at the
 /// first call, and every call then fails with an INVALID_ARGUMENT that names nothing; this
@@ -324,6 +332,17 @@ mod tests {
             problem(r#"{"loadBalancingPolicy":1}"#).as_deref(),
             Some("grpc.service_config: loadBalancingPolicy must be a string, not 1")
         );
+    }
+
+    #[test]
+    fn a_connection_limit_the_core_would_abort_on_or_refuse_everything_with_is_a_problem() {
+        let problem = |max: i32| option("grpc.max_allowed_incoming_connections", max).problem();
+        assert_eq!(problem(1), None);
+        assert_eq!(problem(i32::MAX - 1), None);
+        for max in [0, -1, i32::MAX] {
+            let said = problem(max).expect("a problem");
+            assert!(said.contains("must be at least 1 and below 2147483647"), "{said}");
+        }
     }
 
     fn from_json(text: &str) -> Result<ChannelOption, String> {

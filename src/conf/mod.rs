@@ -126,7 +126,7 @@ impl From<String> for ServicerMappings {
 /// | `server_key`, `server_cert`, `ca_cert` | PEM paths for TLS; relative ones are read from the conf file's folder ([`Conf::from_file`]) | plaintext |
 /// | `tls_reload` | read those files again when they change: new connections get the new certificate, open ones keep theirs, a file that cannot be used is logged and the certificate in use kept (not in the original) | `false` |
 /// | `graceful_shutdown_seconds` | how long in-flight calls may finish on stop | 3 |
-/// | `options` | `[name, value]` gRPC core channel args, verbatim | `grpc.so_reuseport = 0`: a busy port is an error |
+/// | `options` | `[name, value]` gRPC core channel args, verbatim | `grpc.so_reuseport = 0` (a busy port is an error), `grpc.max_allowed_incoming_connections = 1000` (the core closes connections over it as it accepts them), `grpc.max_concurrent_streams = 256` |
 /// | `interceptors` | interceptors, outermost first: registered names, or tables `{name, settings...}` | none |
 /// | `patch_status_code` | see [`StatusCodes`] | 499/599 |
 /// | `process_count` | worker processes for multi-process serving | CPU count |

@@ -265,6 +265,11 @@ pub struct ExampleServer {
 }
 
 pub fn example_server(extra: &str) -> ExampleServer {
+    example_server_with(extra, |_| {})
+}
+
+/// `example_server`, its command first shaped by `configure` (its environment, its limits).
+pub fn example_server_with(extra: &str, configure: impl FnOnce(&mut Command)) -> ExampleServer {
     let dir = tempfile::tempdir().expect("temp dir");
     let conf = dir.path().join("conf.toml");
     let text =
@@ -272,6 +277,7 @@ pub fn example_server(extra: &str) -> ExampleServer {
     std::fs::write(&conf, text).expect("write conf");
     let mut command = Command::new(example("server"));
     command.arg(&conf);
+    configure(&mut command);
     let mut peer = Peer::spawn(command);
     let port = peer.port("listening on 127.0.0.1:");
     ExampleServer { peer, port, dir }
