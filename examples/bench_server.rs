@@ -26,12 +26,12 @@ use hello::*;
 use hello::{HelloReply, HelloRequest};
 
 fn sleeps(request: &HelloRequest) -> bool {
-    request.get_name().starts_with("sleep")
+    request.name.starts_with("sleep")
 }
 
 /// `N:SIZE` from a streaming request's name.
 fn stream_shape(request: &HelloRequest) -> (usize, usize) {
-    let mut parts = request.get_name().split(':').map(|p| p.parse().unwrap_or(0));
+    let mut parts = request.name.split(':').map(|p| p.parse().unwrap_or(0));
     (parts.next().unwrap_or(0), parts.next().unwrap_or(0))
 }
 
@@ -44,7 +44,7 @@ impl UnaryView for Echo {
         if sleeps(&request) {
             std::thread::sleep(Duration::from_millis(1));
         }
-        Ok(hello::reply(request.get_name().to_owned()))
+        Ok(hello::reply(request.name.to_owned()))
     }
 }
 
@@ -93,7 +93,7 @@ fn serve_raw(port: u16) -> Result<(), String> {
             if sleeps(&request) {
                 std::thread::sleep(Duration::from_millis(1));
             }
-            ctx.spawn(sink.success(hello::reply(request.get_name().to_owned())).map(|_| ()));
+            ctx.spawn(sink.success(hello::reply(request.name.to_owned())).map(|_| ()));
         })
         .add_server_streaming_handler(
             &METHOD_GREETER_SAY_HELLO_STREAM_REPLY,
@@ -120,9 +120,8 @@ fn serve_raw(port: u16) -> Result<(), String> {
         })
         .add_duplex_streaming_handler(&METHOD_GREETER_SAY_HELLO_BIDI_STREAM, |ctx, requests, mut sink| {
             ctx.spawn(async move {
-                let mut replies = requests.map_ok(|r: HelloRequest| {
-                    (hello::reply(format!("Hello {}!", r.get_name())), WriteFlags::default())
-                });
+                let mut replies = requests
+                    .map_ok(|r: HelloRequest| (hello::reply(format!("Hello {}!", r.name)), WriteFlags::default()));
                 if sink.send_all(&mut replies).await.is_ok() {
                     let _ = sink.close().await;
                 }

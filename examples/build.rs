@@ -1,11 +1,12 @@
 //! Generates the examples' services with a3grpc-build, exactly as a user's `build.rs` does:
-//! the Python original's hello-world proto (no `package`), the tests' self-nesting messages, and the gRPC interop service
+//! the Python original's hello-world proto (no `package`), the tests' self-nesting messages and
+//! names that are Rust keywords, and the gRPC interop service
 //! (`grpc.testing`) from Debian's `grpc-proto` package when it is installed.
 
 use std::path::{Path, PathBuf};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    a3grpc_build::compile_protos(&["proto/hello_world.proto", "proto/nesting.proto"], &["proto"])?;
+    a3grpc_build::compile_protos(&["proto/hello_world.proto", "proto/nesting.proto", "proto/type.proto"], &["proto"])?;
     interop_protos()
 }
 

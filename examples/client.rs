@@ -14,10 +14,10 @@ use hello::GreeterClient;
 /// The streaming RPCs, each read to the end.
 fn streams(greeter: &GreeterClient) -> Result<(), Error> {
     let counted = greeter.say_stream_hello_reply(["a", "b", "c"].map(hello::request))?;
-    println!("say_stream_hello_reply([a, b, c]) -> {:?}", counted.get_message());
+    println!("say_stream_hello_reply([a, b, c]) -> {:?}", counted.message);
     let replies: Vec<String> = greeter
         .say_hello_stream_reply(&hello::request("client"))?
-        .map(|r| r.map(|r| r.get_message().to_owned()))
+        .map(|r| r.map(|r| r.message.to_owned()))
         .collect::<Result<_, _>>()?;
     println!("say_hello_stream_reply(\"client\") -> {replies:?}");
     // Lock-step: each reply is read before the next name is sent.
@@ -26,7 +26,7 @@ fn streams(greeter: &GreeterClient) -> Result<(), Error> {
     for name in ["x", "y"] {
         requests.send(hello::request(name))?;
         match replies.next() {
-            Some(reply) => echoed.push(reply?.get_message().to_owned()),
+            Some(reply) => echoed.push(reply?.message.to_owned()),
             None => break,
         }
     }
@@ -49,7 +49,7 @@ fn main() -> ExitCode {
     };
 
     match client.say_hello(&hello::request("client")) {
-        Ok(reply) => println!("say_hello(\"client\") -> {:?}", reply.get_message()),
+        Ok(reply) => println!("say_hello(\"client\") -> {:?}", reply.message),
         Err(err) => {
             eprintln!("client: say_hello failed: {err}");
             return ExitCode::FAILURE;

@@ -24,17 +24,18 @@ mod views {
     const ECHO_TRAILING: &str = "x-grpc-test-echo-trailing-bin";
 
     fn payload(size: i32) -> Payload {
-        let mut payload = Payload::new();
-        payload.set_field_type(PayloadType::COMPRESSABLE);
-        payload.set_body(vec![0; usize::try_from(size).unwrap_or(0)]);
-        payload
+        Payload {
+            type_: PayloadType::COMPRESSABLE.into(),
+            body: vec![0; usize::try_from(size).unwrap_or(0)],
+            ..Default::default()
+        }
     }
 
     /// A requested `response_status` with a non-zero code ends the call with exactly it.
     fn requested_status(status: &EchoStatus) -> Result<(), A3Error> {
-        match status.get_code() {
+        match status.code {
             0 => Ok(()),
-            code => Err(A3Error::Status { code: code.into(), message: status.get_message().to_owned() }),
+            code => Err(A3Error::Status { code: code.into(), message: status.message.to_owned() }),
         }
     }
 
@@ -53,13 +54,11 @@ mod views {
         out: &mut Responses<StreamingOutputCallResponse>,
         ctx: &Context,
     ) -> Result<(), A3Error> {
-        let interval = Duration::from_micros(u64::try_from(params.get_interval_us()).unwrap_or(0));
+        let interval = Duration::from_micros(u64::try_from(params.interval_us).unwrap_or(0));
         if !interval.is_zero() && ctx.wait_cancelled(interval) {
             return Ok(());
         }
-        let mut response = StreamingOutputCallResponse::new();
-        response.set_payload(payload(params.get_size()));
-        Ok(out.send(response)?)
+        Ok(out.send(StreamingOutputCallResponse { payload: Some(payload(params.size)).into(), ..Default::default() })?)
     }
 
     struct EmptyCall;
@@ -79,10 +78,8 @@ mod views {
         type Response = SimpleResponse;
         fn handle(&self, request: SimpleRequest, ctx: &mut Context) -> Result<SimpleResponse, A3Error> {
             echo_metadata(ctx)?;
-            requested_status(request.get_response_status())?;
-            let mut response = SimpleResponse::new();
-            response.set_payload(payload(request.get_response_size()));
-            Ok(response)
+            requested_status(request.response_status.get_or_default())?;
+            Ok(SimpleResponse { payload: Some(payload(request.response_size)).into(), ..Default::default() })
         }
     }
 
@@ -98,10 +95,10 @@ mod views {
             ctx: &mut Context,
         ) -> Result<(), A3Error> {
             echo_metadata(ctx)?;
-            for params in request.get_response_parameters() {
+            for params in &request.response_parameters {
                 respond(params, out, ctx)?;
             }
-            requested_status(request.get_response_status())
+            requested_status(request.response_status.get_or_default())
         }
     }
 
@@ -117,11 +114,10 @@ mod views {
         ) -> Result<StreamingInputCallResponse, A3Error> {
             let mut total = 0usize;
             for request in requests {
-                total += request?.get_payload().get_body().len();
+                total += request?.payload.body.len();
             }
-            let mut response = StreamingInputCallResponse::new();
-            response.set_aggregated_payload_size(i32::try_from(total).unwrap_or(i32::MAX));
-            Ok(response)
+            let aggregated_payload_size = i32::try_from(total).unwrap_or(i32::MAX);
+            Ok(StreamingInputCallResponse { aggregated_payload_size, ..Default::default() })
         }
     }
 
@@ -139,8 +135,8 @@ mod views {
             echo_metadata(ctx)?;
             for request in requests {
                 let request = request?;
-                requested_status(request.get_response_status())?;
-                for params in request.get_response_parameters() {
+                requested_status(request.response_status.get_or_default())?;
+                for params in &request.response_parameters {
                     respond(params, out, ctx)?;
                 }
             }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Installs what building a3grpc needs when it is missing: a C++ compiler, make, cmake, curl
-# (to download the gRPC C core's source from PyPI once) and protoc with the well-known types
-# (Debian packages). With --python (for the tests) it also installs Debian's grpc-proto
+# Installs what building a3grpc needs when it is missing: a C++ compiler, make, cmake and curl
+# (to download the gRPC C core's source from PyPI once), as Debian packages. No protoc:
+# a3grpc-build reads protos with rust-protobuf's parser. With --python (for the tests) it also installs Debian's grpc-proto
 # (the interop service's protos) and makes the venv of Python interop peers (grpcio 1.70,
 # grpcio-tools, grpcio-health-checking, grpcio-reflection, a3grpc 0.3.0, and h2 for raw HTTP/2
 # floods, from PyPI).
@@ -38,12 +38,6 @@ command -v c++ >/dev/null 2>&1 || missing+=(g++)
 command -v make >/dev/null 2>&1 || missing+=(make)
 command -v cmake >/dev/null 2>&1 || missing+=(cmake)
 command -v curl >/dev/null 2>&1 || command -v python3 >/dev/null 2>&1 || missing+=(curl ca-certificates)
-# protoc, and the well-known types (google/protobuf/*.proto) it imports from /usr/include.
-if ! command -v protoc >/dev/null 2>&1; then
-  missing+=(protobuf-compiler libprotobuf-dev)
-elif [ "$(command -v protoc)" = /usr/bin/protoc ] && [ ! -f /usr/include/google/protobuf/timestamp.proto ]; then
-  missing+=(libprotobuf-dev)
-fi
 if [ "${1:-}" = "--python" ]; then
   command -v python3 >/dev/null 2>&1 || missing+=(python3)
   # The interop server's protos (grpc.testing) come from Debian's grpc-proto.

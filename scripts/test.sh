@@ -8,7 +8,7 @@ source scripts/setup.sh --python
 # The library's modules depend one way only: each on those before it in this order, the
 # ARCHITECTURE.md's Layout table. The graph tool lives beside the repository with the project's shared
 # tools.
-layers="error wire codec flow sync engine method trace otlp metrics reflection health channel call view interceptor dispatch servicer conf server client testing"
+layers="error wire flow sync engine method trace otlp metrics reflection health channel call view interceptor dispatch servicer conf server client testing"
 graph="../shared/tools/module-graph.py"
 if [ -f "$graph" ]; then
   say "module graph"

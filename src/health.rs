@@ -11,7 +11,7 @@ use futures::{SinkExt, StreamExt};
 use grpcio::{RpcContext, RpcStatus, RpcStatusCode, ServerStreamingSink, ServiceBuilder, UnarySink, WriteFlags};
 
 use crate::proto::health::{
-    HealthCheckRequest, HealthCheckResponse, HealthCheckResponse_ServingStatus as ServingStatus, METHOD_HEALTH_CHECK,
+    health_check_response::ServingStatus, HealthCheckRequest, HealthCheckResponse, METHOD_HEALTH_CHECK,
     METHOD_HEALTH_WATCH,
 };
 
@@ -64,12 +64,12 @@ impl Health {
     }
 
     fn check(&self, ctx: RpcContext, request: HealthCheckRequest, sink: UnarySink<HealthCheckResponse>) {
-        let status = self.lock().status(request.get_service());
+        let status = self.lock().status(&request.service);
         let reply = match status {
             Some(status) => sink.success(response(status)),
             None => sink.fail(RpcStatus::with_message(
                 RpcStatusCode::NOT_FOUND,
-                format!("this server does not serve {:?}", request.get_service()),
+                format!("this server does not serve {:?}", &request.service),
             )),
         };
         ctx.spawn(async move {
@@ -83,7 +83,7 @@ impl Health {
         let (tx, changes) = mpsc::unbounded();
         // Under one lock, so a stop that begins meanwhile reaches this watcher.
         let mut state = self.lock();
-        let status = state.status(request.get_service());
+        let status = state.status(&request.service);
         let _ = tx.unbounded_send(status.unwrap_or(ServingStatus::SERVICE_UNKNOWN));
         state.watchers.push((tx, status.is_some()));
         drop(state);
@@ -108,7 +108,5 @@ impl State {
 }
 
 fn response(status: ServingStatus) -> HealthCheckResponse {
-    let mut response = HealthCheckResponse::new();
-    response.set_status(status);
-    response
+    HealthCheckResponse { status: status.into(), ..Default::default() }
 }

@@ -52,12 +52,10 @@
 //!     type Response = HelloReply;
 //!
 //!     fn handle(&self, request: HelloRequest, _ctx: &mut Context) -> Result<HelloReply, A3Error> {
-//!         if request.get_name().is_empty() {
+//!         if request.name.is_empty() {
 //!             return Err(A3Error::Validation("name is required".into()));
 //!         }
-//!         let mut reply = HelloReply::new();
-//!         reply.set_message(format!("Hello {}!", request.get_name()));
-//!         Ok(reply)
+//!         Ok(HelloReply { message: format!("Hello {}!", request.name), ..Default::default() })
 //!     }
 //! }
 //!
@@ -66,11 +64,10 @@
 //! let server = Server::start(Conf::new("127.0.0.1", 0, vec![greeter]))?;
 //!
 //! let client = BaseClient::connect("127.0.0.1", server.port())?;
-//! let mut request = HelloRequest::new();
-//! request.set_name("Rust".into());
-//! assert_eq!(client.call(&METHOD_GREETER_SAY_HELLO, &request)?.get_message(), "Hello Rust!");
+//! let request = HelloRequest { name: "Rust".into(), ..Default::default() };
+//! assert_eq!(client.call(&METHOD_GREETER_SAY_HELLO, &request)?.message, "Hello Rust!");
 //!
-//! match client.call(&METHOD_GREETER_SAY_HELLO, &HelloRequest::new()) {
+//! match client.call(&METHOD_GREETER_SAY_HELLO, &HelloRequest::default()) {
 //!     Err(Error::A3(A3Error::Validation(message))) => assert_eq!(message, "name is required"),
 //!     other => panic!("expected a ValidationError, got {other:?}"),
 //! }
@@ -183,7 +180,6 @@ extern crate self as a3grpc;
 mod call;
 mod channel;
 pub mod client;
-mod codec;
 pub mod conf;
 mod dispatch;
 pub mod engine;
@@ -236,7 +232,6 @@ pub use view::{
 /// paths. Not part of the API; it may change with a3grpc-build.
 #[doc(hidden)]
 pub mod codegen {
-    pub use crate::codec::{de_bounded, MAX_NESTING};
     pub use crate::wire::error_info;
 
     /// A generated `METHOD_*` descriptor: grpcio's, with its proto files for reflection.
@@ -250,8 +245,9 @@ pub mod codegen {
 
 /// The grpcio crate a3grpc is built on, for the generated code and its types.
 pub use grpcio;
-/// The protobuf crate (2.x) of the generated messages: its `Message` trait, `well_known_types`
-/// and errors. Use it from here, so its version always matches the generated code.
+/// The protobuf crate (rust-protobuf 3) of the generated messages: its `Message` trait,
+/// `MessageField`, `EnumOrUnknown`, `well_known_types` and errors. Use it from here, so its
+/// version always matches the generated code.
 pub use protobuf;
 
 /// Brings everything generated for a proto package into the current module: its messages,
@@ -267,9 +263,8 @@ pub use protobuf;
 /// mod rpc {
 ///     a3grpc::include_proto!("google.rpc");
 /// }
-/// let mut info = rpc::ErrorInfo::new();
-/// info.set_reason("NotFoundError".to_owned());
-/// assert_eq!(info.get_reason(), "NotFoundError");
+/// let info = rpc::ErrorInfo { reason: "NotFoundError".into(), ..Default::default() };
+/// assert_eq!(info.reason, "NotFoundError");
 /// ```
 #[macro_export]
 macro_rules! include_proto {

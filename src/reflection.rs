@@ -16,9 +16,9 @@ use protobuf::Message;
 use crate::error::Code;
 use crate::method::{split_path, RpcMethod};
 use crate::proto::reflection_v1::{
+    server_reflection_request::Message_request as Request, server_reflection_response::Message_response as Response,
     ErrorResponse, ExtensionNumberResponse, FileDescriptorResponse, ListServiceResponse, ServerReflectionRequest,
-    ServerReflectionRequest_oneof_message_request as Request, ServerReflectionResponse, ServiceResponse,
-    METHOD_SERVER_REFLECTION_SERVER_REFLECTION_INFO as V1,
+    ServerReflectionResponse, ServiceResponse, METHOD_SERVER_REFLECTION_SERVER_REFLECTION_INFO as V1,
 };
 use crate::proto::reflection_v1alpha::METHOD_SERVER_REFLECTION_SERVER_REFLECTION_INFO as V1ALPHA_DESCRIBED;
 
@@ -36,7 +36,7 @@ const V1ALPHA: grpcio::Method<ServerReflectionRequest, ServerReflectionResponse>
 pub(crate) enum ProtoSource {
     /// A serialized `FileDescriptorSet`, as a3grpc-build embeds in each `METHOD_*`.
     Set(&'static [u8]),
-    /// One file, as protobuf 2 generates `file_descriptor_proto()`.
+    /// One file, as rust-protobuf generates `file_descriptor_proto()`.
     File(&'static FileDescriptorProto),
 }
 
@@ -54,7 +54,7 @@ impl Index {
         for source in sources {
             match source {
                 ProtoSource::Set(bytes) => match FileDescriptorSet::parse_from_bytes(bytes) {
-                    Ok(set) => set.get_file().iter().for_each(|file| index.add(file)),
+                    Ok(set) => set.file.iter().for_each(|file| index.add(file)),
                     Err(e) => log::warn!("reflection: a method descriptor's proto files do not parse: {e}"),
                 },
                 ProtoSource::File(file) => index.add(file),
@@ -73,63 +73,61 @@ impl Index {
     }
 
     fn add(&mut self, file: &FileDescriptorProto) {
-        if self.files.contains_key(file.get_name()) {
+        if self.files.contains_key(file.name()) {
             return;
         }
         let Ok(bytes) = file.write_to_bytes() else { return };
-        let package = file.get_package();
+        let package = file.package();
         let name = |symbol: &str| if package.is_empty() { symbol.to_owned() } else { format!("{package}.{symbol}") };
         let mut symbols = Vec::new();
-        for message in file.get_message_type() {
-            message_symbols(&name(message.get_name()), message, &mut symbols);
+        for message in &file.message_type {
+            message_symbols(&name(message.name()), message, &mut symbols);
         }
-        symbols.extend(file.get_enum_type().iter().map(|e| name(e.get_name())));
-        for service in file.get_service() {
-            let service_name = name(service.get_name());
-            symbols.extend(service.get_method().iter().map(|m| format!("{service_name}.{}", m.get_name())));
+        symbols.extend(file.enum_type.iter().map(|e| name(e.name())));
+        for service in &file.service {
+            let service_name = name(service.name());
+            symbols.extend(service.method.iter().map(|m| format!("{service_name}.{}", m.name())));
             symbols.push(service_name);
         }
         for symbol in symbols {
-            self.symbols.entry(symbol).or_insert_with(|| file.get_name().to_owned());
+            self.symbols.entry(symbol).or_insert_with(|| file.name().to_owned());
         }
-        self.files.insert(file.get_name().to_owned(), (bytes, file.get_dependency().to_vec()));
+        self.files.insert(file.name().to_owned(), (bytes, file.dependency.clone()));
     }
 
     fn answer(&self, request: ServerReflectionRequest) -> ServerReflectionResponse {
-        let mut response = ServerReflectionResponse::new();
-        response.set_valid_host(request.get_host().to_owned());
+        let mut response = ServerReflectionResponse { valid_host: request.host.clone(), ..Default::default() };
         match &request.message_request {
-            Some(Request::file_by_filename(name)) => self.file_and_imports(name, &mut response),
-            Some(Request::file_containing_symbol(symbol)) => match self.symbols.get(symbol) {
+            Some(Request::FileByFilename(name)) => self.file_and_imports(name, &mut response),
+            Some(Request::FileContainingSymbol(symbol)) => match self.symbols.get(symbol) {
                 Some(file) => self.file_and_imports(file, &mut response),
                 None => error(&mut response, Code::NOT_FOUND, format!("symbol not found: {symbol}")),
             },
-            Some(Request::all_extension_numbers_of_type(name)) if self.symbols.contains_key(name) => {
+            Some(Request::AllExtensionNumbersOfType(name)) if self.symbols.contains_key(name) => {
                 // proto3 has no extensions; a known message has none.
-                let mut numbers = ExtensionNumberResponse::new();
-                numbers.set_base_type_name(name.clone());
-                response.set_all_extension_numbers_response(numbers);
+                let numbers = ExtensionNumberResponse { base_type_name: name.clone(), ..Default::default() };
+                response.message_response = Some(Response::AllExtensionNumbersResponse(numbers));
             }
-            Some(Request::all_extension_numbers_of_type(name)) => {
+            Some(Request::AllExtensionNumbersOfType(name)) => {
                 error(&mut response, Code::NOT_FOUND, format!("type not found: {name}"))
             }
-            Some(Request::file_containing_extension(_)) => {
+            Some(Request::FileContainingExtension(_)) => {
                 error(&mut response, Code::NOT_FOUND, "this server's protos declare no extensions".to_owned())
             }
-            Some(Request::list_services(_)) => {
-                let mut list = ListServiceResponse::new();
-                for name in &self.services {
-                    let mut service = ServiceResponse::new();
-                    service.set_name(name.clone());
-                    list.mut_service().push(service);
-                }
-                response.set_list_services_response(list);
+            Some(Request::ListServices(_)) => {
+                let service = self
+                    .services
+                    .iter()
+                    .map(|name| ServiceResponse { name: name.clone(), ..Default::default() })
+                    .collect();
+                let list = ListServiceResponse { service, ..Default::default() };
+                response.message_response = Some(Response::ListServicesResponse(list));
             }
             None => {
                 error(&mut response, Code::UNIMPLEMENTED, "the request asks for nothing this server knows".to_owned())
             }
         }
-        response.set_original_request(request);
+        response.original_request = Some(request).into();
         response
     }
 
@@ -146,27 +144,25 @@ impl Index {
                 continue;
             }
             if let Some((bytes, imports)) = self.files.get(&name) {
-                files.mut_file_descriptor_proto().push(bytes.clone());
+                files.file_descriptor_proto.push(bytes.clone());
                 next.extend(imports.iter().rev().cloned());
             }
         }
-        response.set_file_descriptor_response(files);
+        response.message_response = Some(Response::FileDescriptorResponse(files));
     }
 }
 
 fn message_symbols(name: &str, message: &DescriptorProto, symbols: &mut Vec<String>) {
     symbols.push(name.to_owned());
-    for nested in message.get_nested_type() {
-        message_symbols(&format!("{name}.{}", nested.get_name()), nested, symbols);
+    for nested in &message.nested_type {
+        message_symbols(&format!("{name}.{}", nested.name()), nested, symbols);
     }
-    symbols.extend(message.get_enum_type().iter().map(|e| format!("{name}.{}", e.get_name())));
+    symbols.extend(message.enum_type.iter().map(|e| format!("{name}.{}", e.name())));
 }
 
 fn error(response: &mut ServerReflectionResponse, code: Code, message: String) {
-    let mut error = ErrorResponse::new();
-    error.set_error_code(code.value());
-    error.set_error_message(message);
-    response.set_error_response(error);
+    let error = ErrorResponse { error_code: code.value(), error_message: message, ..Default::default() };
+    response.message_response = Some(Response::ErrorResponse(error));
 }
 
 /// The proto files of the health service, for a server that serves it.

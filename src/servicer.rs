@@ -95,9 +95,7 @@ impl Servicer {
     ///     type Request = HelloRequest;
     ///     type Response = HelloReply;
     ///     fn handle(&self, request: HelloRequest, _ctx: &mut Context) -> Result<HelloReply, A3Error> {
-    ///         let mut reply = HelloReply::new();
-    ///         reply.set_message(request.get_name().to_owned());
-    ///         Ok(reply)
+    ///         Ok(HelloReply { message: request.name, ..Default::default() })
     ///     }
     /// }
     ///
@@ -153,13 +151,13 @@ impl Servicer {
     /// Adds proto files for [reflection](crate::Conf::reflection), for Views bound to
     /// descriptors that do not carry theirs: grpcio's own `Method`s, from a code generator other
     /// than a3grpc-build. Give the file that declares the service and the files it imports
-    /// (protobuf 2 generates `file_descriptor_proto()` in each file's module).
+    /// (rust-protobuf generates `file_descriptor()` in each file's module).
     ///
     /// ```
     /// # use a3grpc_examples::hello;
     /// use a3grpc::Servicer;
     ///
-    /// let greeter = Servicer::new().proto_files(&[hello::hello_world::file_descriptor_proto()]);
+    /// let greeter = Servicer::new().proto_files(&[hello::hello_world::file_descriptor().proto()]);
     /// ```
     pub fn proto_files(mut self, files: &[&'static FileDescriptorProto]) -> Servicer {
         self.protos.extend(files.iter().map(|f| ProtoSource::File(f)));

@@ -20,7 +20,7 @@
 //!         let user = ctx.header("x-user").ok_or_else(|| A3Error::AuthenticationFailed("who are you?".into()))?;
 //!         ctx.set_trailer("x-served-for", user.to_owned())?;
 //!         for request in requests {
-//!             out.send(hello::reply(format!("Hello {}!", request?.get_name())))?;
+//!             out.send(hello::reply(format!("Hello {}!", request?.name)))?;
 //!         }
 //!         Ok(())
 //!     }
@@ -29,13 +29,55 @@
 //! let mut ctx = testing::context().header("x-user", "ada").build();
 //! let mut out = testing::responses();
 //! Greet.handle(testing::requests([hello::request("Bob"), hello::request("Eve")]), &mut out, &mut ctx)?;
-//! let greetings: Vec<_> = testing::sent(out).iter().map(|r| r.get_message().to_owned()).collect();
+//! let greetings: Vec<_> = testing::sent(out).into_iter().map(|r| r.message).collect();
 //! assert_eq!(greetings, ["Hello Bob!", "Hello Eve!"]);
 //! assert_eq!(testing::trailers(&mut ctx), [("x-served-for".to_owned(), b"ada".to_vec())]);
 //!
 //! let mut anonymous = testing::context().build();
 //! let refused = Greet.handle(testing::requests([]), &mut testing::responses(), &mut anonymous);
 //! assert!(matches!(refused, Err(A3Error::AuthenticationFailed(_))));
+//! # Ok::<(), A3Error>(())
+//! ```
+//!
+//! A View that calls another service holds the trait a3grpc-build generates with the service's
+//! client (`GreeterApi` for `GreeterClient`), so its test hands it a fake, which implements the
+//! `_with` methods of the calls it answers:
+//!
+//! ```
+//! use std::sync::Arc;
+//! use a3grpc::{testing, A3Error, CallOptions, Context, Error, UnaryView};
+//! # use a3grpc_examples::hello::{GreeterApi, HelloReply, HelloRequest};
+//!
+//! /// Welcomes through the greeter service, whose a3 errors it passes on.
+//! struct Welcome {
+//!     greeter: Arc<dyn GreeterApi>, // a GreeterClient when served
+//! }
+//!
+//! impl UnaryView for Welcome {
+//!     type Request = HelloRequest;
+//!     type Response = HelloReply;
+//!     fn handle(&self, request: HelloRequest, ctx: &mut Context) -> Result<HelloReply, A3Error> {
+//!         let reply = self.greeter.say_hello_with(&request, &CallOptions::within(ctx))?;
+//!         Ok(HelloReply { message: format!("{} Welcome!", reply.message), ..Default::default() })
+//!     }
+//! }
+//!
+//! struct FakeGreeter;
+//!
+//! impl GreeterApi for FakeGreeter {
+//!     fn say_hello_with(&self, request: &HelloRequest, _: &CallOptions) -> Result<HelloReply, Error> {
+//!         match request.name.as_str() {
+//!             "" => Err(A3Error::Validation("name is required".into()).into()),
+//!             name => Ok(HelloReply { message: format!("Hi {name}!"), ..Default::default() }),
+//!         }
+//!     }
+//! }
+//!
+//! let view = Welcome { greeter: Arc::new(FakeGreeter) };
+//! let ada = HelloRequest { name: "Ada".into(), ..Default::default() };
+//! assert_eq!(view.handle(ada, &mut testing::context().build())?.message, "Hi Ada! Welcome!");
+//! let refused = view.handle(HelloRequest::default(), &mut testing::context().build());
+//! assert!(matches!(refused, Err(A3Error::Validation(_))));
 //! # Ok::<(), A3Error>(())
 //! ```
 
@@ -175,7 +217,7 @@ fn pairs(metadata: Option<Metadata>) -> Vec<(String, Vec<u8>)> {
 /// let greeter = a3grpc::Servicer::new().unary(&METHOD_GREETER_SAY_HELLO, hello::SayHello);
 /// let (_server, client) = testing::serve(vec![greeter])?;
 /// let reply = client.call(&METHOD_GREETER_SAY_HELLO, &hello::request("Ada"))?;
-/// assert_eq!(reply.get_message(), "Hello Ada!");
+/// assert_eq!(reply.message, "Hello Ada!");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn serve(servicers: Vec<Servicer>) -> Result<(Server, BaseClient), ServerError> {

@@ -5,6 +5,7 @@
 //! a status here ([`to_rpc_status`]); the client turns a status back into an [`Error`].
 
 use grpcio::{MetadataBuilder, RpcStatus, RpcStatusCode};
+use protobuf::well_known_types::any::Any;
 use protobuf::Message;
 use serde::{Deserialize, Serialize};
 
@@ -76,17 +77,18 @@ fn truncate_for_wire(message: &str, method: &str) -> String {
 }
 
 fn rich_details(code: Code, err: &A3Error, message: String) -> Vec<u8> {
-    let mut info = ErrorInfo::new();
-    info.set_reason(err.name().to_owned());
-    info.set_domain(ERROR_DOMAIN.to_owned());
-    info.mut_metadata().insert("error_type".to_owned(), err.side().error_type().to_owned());
-    let mut any = protobuf::well_known_types::Any::new();
-    any.set_type_url(ERROR_INFO_TYPE_URL.to_owned());
-    any.set_value(info.write_to_bytes().unwrap_or_default());
-    let mut status = Status::new();
-    status.set_code(code.value());
-    status.set_message(message);
-    status.mut_details().push(any);
+    let info = ErrorInfo {
+        reason: err.name().to_owned(),
+        domain: ERROR_DOMAIN.to_owned(),
+        metadata: [("error_type".to_owned(), err.side().error_type().to_owned())].into(),
+        ..Default::default()
+    };
+    let any = Any {
+        type_url: ERROR_INFO_TYPE_URL.to_owned(),
+        value: info.write_to_bytes().unwrap_or_default(),
+        ..Default::default()
+    };
+    let status = Status { code: code.value(), message, details: vec![any], ..Default::default() };
     status.write_to_bytes().unwrap_or_default()
 }
 
@@ -121,13 +123,13 @@ pub fn error_info(details: &[u8]) -> Option<(String, Option<Side>, Option<String
         return None;
     }
     let status = Status::parse_from_bytes(details).ok()?;
-    let any = status.get_details().iter().find(|a| a.get_type_url() == ERROR_INFO_TYPE_URL)?;
-    let info = ErrorInfo::parse_from_bytes(any.get_value()).ok()?;
-    if info.get_domain() != ERROR_DOMAIN || info.get_reason().is_empty() {
+    let any = status.details.iter().find(|a| a.type_url == ERROR_INFO_TYPE_URL)?;
+    let info = ErrorInfo::parse_from_bytes(&any.value).ok()?;
+    if info.domain != ERROR_DOMAIN || info.reason.is_empty() {
         return None;
     }
-    let side = info.get_metadata().get("error_type").and_then(|t| Side::from_error_type(t));
-    Some((info.get_reason().to_owned(), side, Some(status.get_message().to_owned())))
+    let side = info.metadata.get("error_type").and_then(|t| Side::from_error_type(t));
+    Some((info.reason, side, Some(status.message)))
 }
 
 /// Whether a status message is an a3 JSON body (used to explain mismatched codes).
@@ -195,18 +197,18 @@ mod tests {
 
     /// ErrorInfo details as a3grpc sends them, with `error_type` given or left out.
     fn details(reason: &str, domain: &str, error_type: Option<&str>, message: &str) -> Vec<u8> {
-        let mut info = ErrorInfo::new();
-        info.set_reason(reason.to_owned());
-        info.set_domain(domain.to_owned());
-        if let Some(t) = error_type {
-            info.mut_metadata().insert("error_type".to_owned(), t.to_owned());
-        }
-        let mut any = protobuf::well_known_types::Any::new();
-        any.set_type_url(ERROR_INFO_TYPE_URL.to_owned());
-        any.set_value(info.write_to_bytes().unwrap());
-        let mut status = Status::new();
-        status.set_message(message.to_owned());
-        status.mut_details().push(any);
+        let info = ErrorInfo {
+            reason: reason.to_owned(),
+            domain: domain.to_owned(),
+            metadata: error_type.map(|t| ("error_type".to_owned(), t.to_owned())).into_iter().collect(),
+            ..Default::default()
+        };
+        let any = Any {
+            type_url: ERROR_INFO_TYPE_URL.to_owned(),
+            value: info.write_to_bytes().unwrap(),
+            ..Default::default()
+        };
+        let status = Status { message: message.to_owned(), details: vec![any], ..Default::default() };
         status.write_to_bytes().unwrap()
     }
 
@@ -224,12 +226,12 @@ mod tests {
             Some(("NotFoundError".to_owned(), Some(Side::Client), Some("no user 42".to_owned())))
         );
         let rich = Status::parse_from_bytes(status.details()).unwrap();
-        assert_eq!(rich.get_code(), 499);
-        assert_eq!(rich.get_details().len(), 1);
-        assert_eq!(rich.get_details()[0].get_type_url(), "type.googleapis.com/google.rpc.ErrorInfo");
-        let info = ErrorInfo::parse_from_bytes(rich.get_details()[0].get_value()).unwrap();
-        assert_eq!(info.get_domain(), "a3grpc");
-        assert_eq!(info.get_metadata().get("error_type").map(String::as_str), Some("ClientSideError"));
+        assert_eq!(rich.code, 499);
+        assert_eq!(rich.details.len(), 1);
+        assert_eq!(rich.details[0].type_url, "type.googleapis.com/google.rpc.ErrorInfo");
+        let info = ErrorInfo::parse_from_bytes(&rich.details[0].value).unwrap();
+        assert_eq!(info.domain, "a3grpc");
+        assert_eq!(info.metadata.get("error_type").map(String::as_str), Some("ClientSideError"));
     }
 
     #[test]
@@ -609,16 +611,15 @@ mod tests {
     fn error_info_ignores_other_domains_empty_reasons_and_other_detail_types() {
         assert_eq!(error_info(&details("NotFoundError", "example.com", Some("ClientSideError"), "m")), None);
         assert_eq!(error_info(&details("", "a3grpc", Some("ClientSideError"), "m")), None);
-        let mut any = protobuf::well_known_types::Any::new();
-        any.set_type_url("type.googleapis.com/google.rpc.DebugInfo".to_owned());
-        any.set_value(vec![1, 2, 3]);
-        let mut status = Status::new();
-        status.mut_details().push(any);
+        let any = Any {
+            type_url: "type.googleapis.com/google.rpc.DebugInfo".to_owned(),
+            value: vec![1, 2, 3],
+            ..Default::default()
+        };
+        let status = Status { details: vec![any], ..Default::default() };
         assert_eq!(error_info(&status.write_to_bytes().unwrap()), None);
         // A Status with no details at all.
-        let mut bare = Status::new();
-        bare.set_code(5);
-        bare.set_message("m".to_owned());
+        let bare = Status { code: 5, message: "m".to_owned(), ..Default::default() };
         assert_eq!(error_info(&bare.write_to_bytes().unwrap()), None);
     }
 
@@ -638,9 +639,8 @@ mod tests {
     fn error_info_finds_the_error_info_among_other_details() {
         let theirs = details("NotFoundError", "a3grpc", Some("ClientSideError"), "m");
         let mut status = Status::parse_from_bytes(&theirs).unwrap();
-        let mut other = protobuf::well_known_types::Any::new();
-        other.set_type_url("type.googleapis.com/google.rpc.RetryInfo".to_owned());
-        status.mut_details().insert(0, other);
+        let other = Any { type_url: "type.googleapis.com/google.rpc.RetryInfo".to_owned(), ..Default::default() };
+        status.details.insert(0, other);
         assert_eq!(
             error_info(&status.write_to_bytes().unwrap()),
             Some(("NotFoundError".to_owned(), Some(Side::Client), Some("m".to_owned())))

@@ -66,10 +66,7 @@ fn an_unavailable_from_the_server_is_retried_only_for_idempotent_calls() {
     let server = flaky(2, RpcStatusCode::UNAVAILABLE, "restarting");
     let client = BaseClient::builder("127.0.0.1", server.port).retry(quick(3)).build().unwrap();
     let once_more = CallOptions::new().idempotent(true);
-    assert_eq!(
-        client.call_with(&METHOD_GREETER_SAY_HELLO, &request("x"), &once_more).unwrap().get_message(),
-        "finally"
-    );
+    assert_eq!(client.call_with(&METHOD_GREETER_SAY_HELLO, &request("x"), &once_more).unwrap().message, "finally");
     assert_eq!(server.calls.load(Ordering::SeqCst), 3, "an idempotent call is retried");
 }
 
@@ -192,10 +189,7 @@ fn a_call_cut_off_by_a_stopping_server_is_not_run_again_on_another() {
 fn a_timeout_too_large_for_a_deadline_means_no_deadline() {
     let server = start(conf(vec![greeter(|_, _| Ok(reply("hi".into())))]));
     let forever = CallOptions::new().timeout(Duration::MAX);
-    assert_eq!(
-        client(&server).call_with(&METHOD_GREETER_SAY_HELLO, &request("x"), &forever).unwrap().get_message(),
-        "hi"
-    );
+    assert_eq!(client(&server).call_with(&METHOD_GREETER_SAY_HELLO, &request("x"), &forever).unwrap().message, "hi");
     let client = client_of(&server).timeout(Duration::MAX).build().unwrap();
     assert_eq!(say_hello(&client, "x").unwrap(), "hi");
     let replies = client.server_streaming(&hello::METHOD_GREETER_SAY_HELLO_STREAM_REPLY, &request("x"), &forever);
@@ -253,4 +247,99 @@ fn bad_client_settings_are_errors_that_say_what_is_wrong() {
     let client = BaseClient::builder("127.0.0.1", 1).build().unwrap();
     let err = client.call_with(&METHOD_GREETER_SAY_HELLO, &request("x"), &CallOptions::new().header("Bad Key", "v"));
     assert!(matches!(err, Err(Error::Usage(ref m)) if m.contains("Bad Key")), "{err:?}");
+}
+
+mod awkward_views {
+    use a3grpc::{
+        A3Error, BidiView, ClientStreamingView, Context, Requests, Responses, ServerStreamingView, UnaryView,
+    };
+    use a3grpc_examples::awkward::type_::type_::Loop;
+    use a3grpc_examples::awkward::Type;
+
+    pub struct Echo;
+    impl UnaryView for Echo {
+        type Request = Type;
+        type Response = Type;
+        fn handle(&self, request: Type, _: &mut Context) -> Result<Type, A3Error> {
+            Ok(request)
+        }
+    }
+
+    pub struct Inner;
+    impl UnaryView for Inner {
+        type Request = Type;
+        type Response = Loop;
+        fn handle(&self, request: Type, _: &mut Context) -> Result<Loop, A3Error> {
+            Ok(request.loop_.unwrap_or_default())
+        }
+    }
+
+    pub struct Twice;
+    impl ServerStreamingView for Twice {
+        type Request = Type;
+        type Response = Type;
+        fn handle(&self, request: Type, out: &mut Responses<Type>, _: &mut Context) -> Result<(), A3Error> {
+            out.send(request.clone())?;
+            Ok(out.send(request)?)
+        }
+    }
+
+    pub struct Count;
+    impl ClientStreamingView for Count {
+        type Request = Type;
+        type Response = Type;
+        fn handle(&self, requests: Requests<Type>, _: &mut Context) -> Result<Type, A3Error> {
+            let count = requests.count();
+            Ok(Type { self_: count as i32, ..Default::default() })
+        }
+    }
+
+    pub struct Loops;
+    impl BidiView for Loops {
+        type Request = Type;
+        type Response = Loop;
+        fn handle(&self, requests: Requests<Type>, out: &mut Responses<Loop>, _: &mut Context) -> Result<(), A3Error> {
+            for request in requests {
+                out.send(request?.loop_.unwrap_or_default())?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// `examples/proto/type.proto` names its file, messages, fields, enum, service and RPCs after
+/// Rust keywords: the generated code compiles, and its client calls every RPC.
+#[test]
+fn rpcs_and_messages_named_after_rust_keywords_are_served_and_called() {
+    use a3grpc_examples::awkward::type_::type_::Loop;
+    use a3grpc_examples::awkward::*;
+
+    let servicer = a3grpc::Servicer::new()
+        .unary(&METHOD_RETURN_RETURN, awkward_views::Echo)
+        .unary(&METHOD_RETURN_TYPE, awkward_views::Inner)
+        .unary(&METHOD_RETURN_SELF, awkward_views::Echo)
+        .server_streaming(&METHOD_RETURN_CONNECT, awkward_views::Twice)
+        .client_streaming(&METHOD_RETURN_ASYNC, awkward_views::Count)
+        .bidi(&METHOD_RETURN_MATCH, awkward_views::Loops);
+    let server = start(conf(vec![servicer]));
+    let client = ReturnClient::new(client(&server));
+    let request = Type {
+        type_: "t".into(),
+        loop_: Some(Loop { break_: true, ..Default::default() }).into(),
+        match_: Match::MATCH_ANY.into(),
+        ..Default::default()
+    };
+
+    assert_eq!(client.r#return(&request).unwrap(), request);
+    assert!(client.r#type(&request).unwrap().break_);
+    assert_eq!(client.self_rpc(&request).unwrap().match_.enum_value_or_default(), Match::MATCH_ANY);
+    assert_eq!(client.connect_rpc(&request).unwrap().map(Result::unwrap).count(), 2);
+    assert_eq!(client.r#async([request.clone(), request.clone(), request.clone()]).unwrap().self_, 3);
+    let (mut sender, replies) = client.r#match().unwrap();
+    sender.send(request.clone()).unwrap();
+    sender.finish();
+    assert_eq!(replies.map(|r| r.unwrap().break_).collect::<Vec<_>>(), [true]);
+
+    let api: Arc<dyn ReturnApi> = Arc::new(client);
+    assert_eq!(api.r#return(&request).unwrap(), request, "the client through its trait");
 }

@@ -17,7 +17,7 @@ const BIG: usize = 200_000;
 fn big_replies(extra: &str) -> a3grpc::Server {
     a3grpc::register_mappings(
         "tests.compression.servicers",
-        vec![greeter(|request, _| Ok(reply("x".repeat(request.get_name().parse().unwrap_or(0)))))],
+        vec![greeter(|request, _| Ok(reply("x".repeat(request.name.parse().unwrap_or(0)))))],
     );
     let conf = format!("host = \"127.0.0.1\"\nport = 0\nservicer_mappings = \"tests.compression.servicers\"\n{extra}");
     start(Conf::from_toml_str(&conf).expect("conf"))
@@ -91,7 +91,7 @@ fn a_client_call_compresses_its_request_when_asked() {
     let name = "y".repeat(BIG);
     let call = |options: CallOptions| {
         let options = options.header("x-case", "echo_encoding").timeout(Duration::from_secs(10));
-        client.call_with(&METHOD_GREETER_SAY_HELLO, &request(&name), &options).unwrap().get_message().to_owned()
+        client.call_with(&METHOD_GREETER_SAY_HELLO, &request(&name), &options).unwrap().message.to_owned()
     };
     let gzipped = call(CallOptions::new().compression(Compression::Gzip));
     let (encoding, rest) = gzipped.split_once(':').unwrap();

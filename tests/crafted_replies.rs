@@ -22,7 +22,7 @@ fn crafted_server() -> (Peer, a3grpc::BaseClient) {
 /// second message on a unary call) then ends at the deadline instead of never.
 fn call(client: &a3grpc::BaseClient, case: &str) -> Result<String, Error> {
     let options = CallOptions::new().header("x-case", case).timeout(Duration::from_secs(3));
-    client.call_with(&METHOD_GREETER_SAY_HELLO, &request("x"), &options).map(|reply| reply.get_message().to_owned())
+    client.call_with(&METHOD_GREETER_SAY_HELLO, &request("x"), &options).map(|reply| reply.message.to_owned())
 }
 
 #[test]

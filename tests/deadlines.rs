@@ -40,7 +40,7 @@ fn back_server() -> (a3grpc::Server, mpsc::Receiver<Seen>) {
             trace_id: ctx.trace_id().map(str::to_owned),
             woken_by_the_end: false,
         };
-        if request.get_name() == "missing" {
+        if request.name == "missing" {
             seen_tx.lock().unwrap().send(seen).unwrap();
             return Err(A3Error::NotFound("no such greeting".into()));
         }
@@ -65,7 +65,7 @@ fn front_server(back_port: u16) -> (a3grpc::Server, mpsc::Receiver<Report>) {
     let report_tx = std::sync::Mutex::new(report_tx);
     let front = start(conf(vec![greeter(move |request, ctx| {
         let result = downstream.call_with(&METHOD_GREETER_SAY_HELLO, &request, &CallOptions::within(ctx));
-        let outcome = result.as_ref().map(|r| r.get_message().to_owned()).map_err(Error::code);
+        let outcome = result.as_ref().map(|r| r.message.to_owned()).map_err(Error::code);
         report_tx.lock().unwrap().send((ctx.deadline(), outcome)).unwrap();
         Ok(result?)
     })]));

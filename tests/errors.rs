@@ -18,7 +18,7 @@ const LEDGER_DOWN: ErrorKind = ErrorKind::server("LedgerDownError");
 fn failing() -> a3grpc::Servicer {
     greeter(|req, _| {
         let m = || "msg ☺".to_owned();
-        Err(match req.get_name() {
+        Err(match req.name.as_str() {
             "AuthenticationFailedError" => A3Error::AuthenticationFailed(m()),
             "ValidationError" => A3Error::Validation(m()),
             "NotFoundError" => A3Error::NotFound(m()),
@@ -201,7 +201,7 @@ fn raw_server(fail: fn(&str) -> RpcStatus) -> (grpcio::Server, u16) {
     let env = Arc::new(grpcio::EnvBuilder::new().cq_count(1).build());
     let service = ServiceBuilder::new()
         .add_unary_handler(&METHOD_GREETER_SAY_HELLO, move |ctx, req: HelloRequest, sink| {
-            ctx.spawn(sink.fail(fail(req.get_name())).map(|_| ()));
+            ctx.spawn(sink.fail(fail(&req.name)).map(|_| ()));
         })
         .build();
     let mut server = grpcio::ServerBuilder::new(env).register_service(service).build().unwrap();

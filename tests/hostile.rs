@@ -49,9 +49,7 @@ fn good_client(port: u16) -> BaseClient {
 /// One good call, answered correctly within its deadline.
 fn good_call(client: &BaseClient) -> bool {
     let options = CallOptions::new().timeout(GOOD_CALL_DEADLINE);
-    client
-        .call_with(&METHOD_GREETER_SAY_HELLO, &request("good"), &options)
-        .is_ok_and(|r| r.get_message() == "Hello good!")
+    client.call_with(&METHOD_GREETER_SAY_HELLO, &request("good"), &options).is_ok_and(|r| r.message == "Hello good!")
 }
 
 /// What one attack cost the server, and what the good client saw meanwhile.

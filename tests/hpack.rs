@@ -10,7 +10,7 @@ use common::*;
 
 #[test]
 fn a_rejected_header_does_not_poison_the_connection() {
-    let server = start(conf(vec![greeter(|req, _| Ok(reply(format!("Hello {}!", req.get_name()))))]));
+    let server = start(conf(vec![greeter(|req, _| Ok(reply(format!("Hello {}!", req.name))))]));
     let mut peer = python_script("hpack_poison.py");
     peer.args(["127.0.0.1", &server.port().to_string()]);
     let mut peer = Peer::spawn(peer);

@@ -41,7 +41,7 @@ fn recording_greeter(log: &Log) -> a3grpc::Servicer {
         FnView(move |req: HelloRequest, ctx: &mut Context| {
             log.lock().unwrap().push("view".into());
             let id = ctx.get::<RequestIdValue>().map(|id| id.as_str().to_owned()).unwrap_or_default();
-            Ok(reply(format!("Hello {}! {id}", req.get_name())))
+            Ok(reply(format!("Hello {}! {id}", req.name)))
         }),
     )
 }
@@ -113,7 +113,7 @@ fn interceptors_wrap_all_four_rpc_kinds() {
 
     let authorised = client_of(&server).interceptor(BearerToken::sending("t")).build().unwrap();
     assert_eq!(
-        authorised.client_streaming(&CLIENT_STREAM, vec![request("a")], &none).unwrap().get_message(),
+        authorised.client_streaming(&CLIENT_STREAM, vec![request("a")], &none).unwrap().message,
         "Hello 1 times!"
     );
     assert_eq!(authorised.server_streaming(&SERVER_STREAM, &request("a"), &none).unwrap().count(), 3);
@@ -198,7 +198,7 @@ fn a_request_id_flows_from_the_client_into_the_server_log_and_back() {
 
     let options = CallOptions::new().header("x-request-id", "req-42");
     let (reply, headers) = client.call_with_headers(&METHOD_GREETER_SAY_HELLO, &request("traced"), &options).unwrap();
-    assert_eq!(reply.get_message(), "Hello traced! req-42", "the View sees the id");
+    assert_eq!(reply.message, "Hello traced! req-42", "the View sees the id");
     assert!(headers.iter().any(|(k, v)| k == "x-request-id" && v == b"req-42"), "echoed: {headers:?}");
     let logged = logs.0.lock().unwrap().clone();
     assert!(
@@ -209,7 +209,7 @@ fn a_request_id_flows_from_the_client_into_the_server_log_and_back() {
     // Without an id of its own, the client's RequestId makes one.
     let (reply, _) =
         client.call_with_headers(&METHOD_GREETER_SAY_HELLO, &request("fresh"), &CallOptions::new()).unwrap();
-    let id = reply.get_message().trim_start_matches("Hello fresh! ");
+    let id = reply.message.trim_start_matches("Hello fresh! ");
     assert_eq!(id.len(), 16, "a generated id: {id:?}");
     assert_eq!(*results.lock().unwrap(), ["/Greeter/say_hello ok", "/Greeter/say_hello ok"]);
 }
@@ -343,7 +343,7 @@ fn a_call_whose_deadline_passed_while_its_view_ran_is_reported_as_the_client_saw
         while !ctx.deadline_exceeded() {
             std::thread::yield_now();
         }
-        match req.get_name() {
+        match req.name.as_str() {
             "fail" => Err(A3Error::NotFound("gone".into())),
             _ => Ok(reply("too late".into())),
         }

@@ -64,7 +64,7 @@ fn a_million_message_stream_each_way_never_buffers_the_stream() {
     for reply in client.server_streaming(&SERVER_STREAM, &request("x"), &CallOptions::new()).unwrap() {
         let reply = reply.unwrap();
         if count == N - 1 {
-            assert_eq!(reply.get_message(), format!("message {count}"), "in order to the end");
+            assert_eq!(reply.message, format!("message {count}"), "in order to the end");
         }
         count += 1;
     }
@@ -74,7 +74,7 @@ fn a_million_message_stream_each_way_never_buffers_the_stream() {
 
     let requests = (0..N).map(|i| request(&i.to_string()));
     let total = client.client_streaming(&CLIENT_STREAM, requests, &CallOptions::new()).unwrap();
-    assert_eq!(total.get_message(), N.to_string());
+    assert_eq!(total.message, N.to_string());
 
     println!("client stream of {N}: {:?}", clock.elapsed());
     let grown_kib = peak_rss_kib().saturating_sub(before);

@@ -38,11 +38,11 @@ fn the_pool_load_refused_and_dropped_calls_are_counted() {
     let (started_tx, started) = crossbeam_channel::unbounded();
     let (open, gate) = crossbeam_channel::unbounded::<()>();
     let servicer = greeter(move |req, _ctx| {
-        if req.get_name() == "hold" {
+        if req.name == "hold" {
             started_tx.send(()).unwrap();
             let _ = gate.recv();
         }
-        Ok(reply(req.get_name().to_owned()))
+        Ok(reply(req.name.to_owned()))
     });
     let server = start(conf(vec![servicer]).max_workers(1).maximum_concurrent_rpcs(2).metrics_port(0));
     let port = server.metrics_port().unwrap();

@@ -27,7 +27,7 @@ fn supervisor_process() {
         .init();
     let port = std::env::var(CHILD_PORT).ok().and_then(|p| p.parse().ok()).unwrap_or(0);
     let servicer = greeter(|req, ctx| {
-        if req.get_name() == "wait" {
+        if req.name == "wait" {
             println!("STARTED wait");
             ctx.wait_cancelled(std::time::Duration::from_secs(600));
         }

@@ -35,7 +35,7 @@ fn a_python_base_client_gets_the_reply_and_a_typed_error_from_our_example_server
 
 #[test]
 fn a_python_base_client_rebuilds_client_side_errors_from_a_rust_view() {
-    let server = start(conf(vec![greeter(|req, _| match req.get_name() {
+    let server = start(conf(vec![greeter(|req, _| match req.name.as_str() {
         "missing" => Err(A3Error::NotFound("no greeting for you ☺".into())),
         "invalid" => Err(A3Error::Validation("name too short".into())),
         name => Ok(reply(format!("Hello {name}!"))),

@@ -98,7 +98,7 @@ fn descriptors_from_other_code_generators_take_one_line() {
     };
     let greeter = Servicer::new()
         .unary(&PLAIN, a3grpc_examples::hello::SayHello)
-        .proto_files(&[a3grpc_examples::hello::hello_world::file_descriptor_proto()]);
+        .proto_files(&[a3grpc_examples::hello::hello_world::file_descriptor().proto()]);
     let server = start(conf(vec![greeter]));
     let out = reflect(&format!("127.0.0.1:{}", server.port()), None);
     let stdout = String::from_utf8_lossy(&out.stdout);

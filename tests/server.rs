@@ -24,7 +24,7 @@ struct Gate {
 
 fn gated_greeter(started_tx: Sender<String>, gate: Receiver<()>, ran: Arc<Mutex<Vec<String>>>) -> Servicer {
     greeter(move |req, _ctx| {
-        let name = req.get_name().to_owned();
+        let name = req.name.to_owned();
         ran.lock().unwrap().push(name.clone());
         if name.starts_with("hold") {
             started_tx.send(name.clone()).unwrap();
@@ -61,7 +61,7 @@ fn views_run_on_exactly_max_workers_threads_never_on_io_threads() {
             let now = running.fetch_add(1, Ordering::SeqCst) + 1;
             peak.fetch_max(now, Ordering::SeqCst);
             threads.lock().unwrap().insert(thread::current().name().unwrap_or("?").to_owned());
-            started_tx.send(req.get_name().to_owned()).unwrap();
+            started_tx.send(req.name.to_owned()).unwrap();
             let _ = gate_rx.recv();
             running.fetch_sub(1, Ordering::SeqCst);
             Ok(reply("ok".into()))
@@ -124,10 +124,10 @@ fn calls_beyond_maximum_concurrent_rpcs_fail_at_once_with_resource_exhausted() {
 fn a_panicking_view_becomes_server_unknown_error_and_the_pool_keeps_serving() {
     let server = start(
         conf(vec![greeter(|req, _| {
-            if req.get_name() == "boom" {
+            if req.name == "boom" {
                 panic!("the View blew up");
             }
-            Ok(reply(format!("Hello {}!", req.get_name())))
+            Ok(reply(format!("Hello {}!", req.name)))
         })])
         .max_workers(1),
     );
@@ -225,7 +225,7 @@ fn a_running_view_sees_its_client_cancel_and_frees_its_worker() {
     let (seen_tx, seen) = unbounded();
     let server = start(
         conf(vec![greeter(move |req, ctx| {
-            if req.get_name() == "wait" {
+            if req.name == "wait" {
                 started_tx.send(()).unwrap();
                 let cancelled = ctx.wait_cancelled(Duration::from_secs(30));
                 seen_tx.send(cancelled).unwrap();
@@ -296,7 +296,7 @@ fn a_view_sees_its_deadline_pass() {
 
 #[test]
 fn conf_options_reach_the_core_on_server_and_client() {
-    let echo = || greeter(|req, _| Ok(reply(req.get_name().to_owned())));
+    let echo = || greeter(|req, _| Ok(reply(req.name.to_owned())));
     let server = start(conf(vec![echo()]).option("grpc.max_receive_message_length", 1024));
     let client = client(&server);
     assert_eq!(say_hello(&client, "small").unwrap(), "small");
@@ -333,7 +333,7 @@ fn metadata_flows_both_ways_and_the_view_knows_its_call() {
     let options = CallOptions::new().header("x-request-id", "req-7").header("x-blob-bin", [0u8, 1, 2, 255]);
     let (reply, headers) =
         client(&server).call_with_headers(&METHOD_GREETER_SAY_HELLO, &request("m"), &options).unwrap();
-    assert_eq!(reply.get_message(), "/Greeter/say_hello from loopback");
+    assert_eq!(reply.message, "/Greeter/say_hello from loopback");
     let get = |key: &str| headers.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone());
     assert_eq!(get("x-echo-id").as_deref(), Some(&b"req-7"[..]));
     assert_eq!(get("x-echo-bin").as_deref(), Some(&[0u8, 1, 2, 255][..]));
@@ -343,7 +343,7 @@ fn metadata_flows_both_ways_and_the_view_knows_its_call() {
 fn headers_over_the_servers_limit_are_refused_and_the_connection_keeps_serving() {
     // The engine closes a connection whose header block runs past four times the limit
     // (the CONTINUATION flood); a block just over the limit costs only its call.
-    let server = start(conf(vec![greeter(|req, _| Ok(reply(req.get_name().to_owned())))]));
+    let server = start(conf(vec![greeter(|req, _| Ok(reply(req.name.to_owned())))]));
     let client = client(&server);
     for size in [20 * 1024, 60 * 1024] {
         let options = CallOptions::new().header("x-big", "b".repeat(size));
@@ -453,7 +453,7 @@ fn a_request_that_does_not_decode_is_answered_internal_and_never_reaches_the_vie
     let (ran_tx, ran) = unbounded();
     let server = start(conf(vec![greeter(move |req, _| {
         ran_tx.send(()).unwrap();
-        Ok(reply(req.get_name().to_owned()))
+        Ok(reply(req.name.to_owned()))
     })]));
     let raw = raw_client(server.port());
     // Field 1 (name) announced as 100 bytes long, with 2 behind it.
@@ -528,7 +528,7 @@ fn an_inline_view_runs_on_an_io_thread_with_the_same_errors_panic_guard_and_inte
     let seen = threads.clone();
     let view = FnView(move |req: HelloRequest, _: &mut a3grpc::Context| {
         seen.lock().unwrap().insert(thread::current().name().unwrap_or("?").to_owned());
-        match req.get_name() {
+        match req.name.as_str() {
             "missing" => Err(A3Error::NotFound("no such greeting".into())),
             "panic" => panic!("an inline View panicked"),
             name => Ok(reply(format!("Hello {name}!"))),
@@ -565,7 +565,7 @@ fn io_threads_from_the_conf_sets_the_grpc_io_threads() {
 fn a_client_that_never_finishes_its_requests_does_not_lock_others_out() {
     // 150 unary calls on one connection, each with half a request and then silence: they
     // hold no worker, so they take none of the 100 slots good calls need.
-    let server = start(conf(vec![greeter(|req, _| Ok(reply(req.get_name().to_owned())))]).maximum_concurrent_rpcs(100));
+    let server = start(conf(vec![greeter(|req, _| Ok(reply(req.name.to_owned())))]).maximum_concurrent_rpcs(100));
     let mut slow = python_script("slow_client.py");
     slow.args(["127.0.0.1", &server.port().to_string(), "/Greeter/say_hello", "150"]);
     let mut slow = Peer::spawn(slow);
@@ -594,7 +594,7 @@ fn a_streaming_call_whose_client_sends_nothing_ends_after_the_idle_time() {
         &request("next"),
         &CallOptions::new().timeout(Duration::from_secs(20)),
     );
-    assert_eq!(next.unwrap().get_message(), "Hello next!", "the worker is free again");
+    assert_eq!(next.unwrap().message, "Hello next!", "the worker is free again");
     let metrics = server.metrics_text();
     let ended = metrics
         .lines()
@@ -608,7 +608,7 @@ fn a_client_running_four_times_the_stream_limit_on_one_connection_loses_no_call(
     // The server allows 256 streams per connection; a grpcio client queues the calls over the
     // limit, and a stream the server refuses while its predecessors are still being freed is
     // retried: 1,024 calls at once on one connection all come back answered.
-    let server = start(conf(vec![greeter(|req, _| Ok(reply(format!("hi {}", req.get_name()))))]));
+    let server = start(conf(vec![greeter(|req, _| Ok(reply(format!("hi {}", req.name))))]));
     let env = Arc::new(grpcio::EnvBuilder::new().cq_count(1).build());
     let channel = grpcio::ChannelBuilder::new(env).connect(&format!("127.0.0.1:{}", server.port()));
     let raw = grpcio::Client::new(channel);
@@ -617,6 +617,6 @@ fn a_client_running_four_times_the_stream_limit_on_one_connection_loses_no_call(
         .collect();
     for (i, call) in calls.into_iter().enumerate() {
         let answer = futures::executor::block_on(call).unwrap_or_else(|e| panic!("call {i} failed: {e}"));
-        assert_eq!(answer.get_message(), format!("hi {i}"));
+        assert_eq!(answer.message, format!("hi {i}"));
     }
 }

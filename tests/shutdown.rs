@@ -22,7 +22,7 @@ fn server_process() {
         .filter_level(log::LevelFilter::Info)
         .filter_module("grpcio", log::LevelFilter::Warn)
         .init();
-    let servicer = greeter(|req, ctx| match req.get_name() {
+    let servicer = greeter(|req, ctx| match req.name.as_str() {
         "finish when told" => {
             println!("STARTED finish");
             let mut line = String::new();
@@ -209,7 +209,7 @@ fn a_server_and_its_client_come_apart_at_once_in_either_order() {
     // than any round needs, and half of the stall that was.
     let mut rounds = Vec::new();
     for round in 0..60 {
-        let server = start(conf(vec![greeter(|req, _| Ok(reply(req.get_name().to_owned())))]));
+        let server = start(conf(vec![greeter(|req, _| Ok(reply(req.name.to_owned())))]));
         let client = client(&server);
         assert_eq!(say_hello(&client, "x").unwrap(), "x");
         let started = std::time::Instant::now();

@@ -23,7 +23,7 @@ fn names(n: usize) -> impl Iterator<Item = HelloRequest> {
 }
 
 fn messages<I: Iterator<Item = Result<HelloReply, Error>>>(replies: I) -> Result<Vec<String>, Error> {
-    replies.map(|r| r.map(|r| r.get_message().to_owned())).collect()
+    replies.map(|r| r.map(|r| r.message.to_owned())).collect()
 }
 
 #[test]
@@ -33,9 +33,9 @@ fn the_example_greeter_serves_all_four_kinds_in_order() {
     let none = CallOptions::new();
 
     let counted = client.client_streaming(&CLIENT_STREAM, names(5), &none).unwrap();
-    assert_eq!(counted.get_message(), "Hello 5 times!");
+    assert_eq!(counted.message, "Hello 5 times!");
     let zero = client.client_streaming(&CLIENT_STREAM, names(0), &none).unwrap();
-    assert_eq!(zero.get_message(), "Hello 0 times!", "an empty request stream is fine");
+    assert_eq!(zero.message, "Hello 0 times!", "an empty request stream is fine");
 
     let replies = messages(client.server_streaming(&SERVER_STREAM, &request("rust"), &none).unwrap()).unwrap();
     assert_eq!(replies, ["[0]Hello rust!", "[1]Hello rust!", "[2]Hello rust!"]);
@@ -44,7 +44,7 @@ fn the_example_greeter_serves_all_four_kinds_in_order() {
     for name in ["a", "b", "c"] {
         requests.send(request(name)).unwrap();
         let reply = replies.next().expect("one reply per request").unwrap();
-        assert_eq!(reply.get_message(), format!("Hello {name}!"), "lock-step: the reply comes before the next send");
+        assert_eq!(reply.message, format!("Hello {name}!"), "lock-step: the reply comes before the next send");
     }
     requests.finish();
     assert!(replies.next().is_none(), "the stream ends after the half-close");
@@ -76,7 +76,7 @@ impl BidiView for FailAfter {
         _: &mut Context,
     ) -> Result<(), A3Error> {
         for request in requests.take(self.0) {
-            out.send(reply(request?.get_name().to_owned()))?;
+            out.send(reply(request?.name.to_owned()))?;
         }
         Err(A3Error::Forbidden("enough".into()))
     }
@@ -106,19 +106,19 @@ fn an_error_after_some_messages_arrives_typed_after_them() {
     let got: Vec<_> = client.server_streaming(&SERVER_STREAM, &request("x"), &none).unwrap().collect();
     let (last, sent) = got.split_last().unwrap();
     assert!(matches!(last, Err(Error::A3(A3Error::NotFound(m))) if m == "no more"), "{last:?}");
-    let sent: Vec<String> = sent.iter().map(|r| r.as_ref().unwrap().get_message().to_owned()).collect();
+    let sent: Vec<String> = sent.iter().map(|r| r.as_ref().unwrap().message.to_owned()).collect();
     assert_eq!(sent, ["0", "1"][..sent.len()]);
 
     // In lock-step every reply is read before the error can arrive.
     let (mut requests, mut replies) = client.bidi(&BIDI, &none).unwrap();
     for name in ["p", "q"] {
         requests.send(request(name)).unwrap();
-        assert_eq!(replies.next().unwrap().unwrap().get_message(), name);
+        assert_eq!(replies.next().unwrap().unwrap().message, name);
     }
     let _ = requests.send(request("r"));
     match replies.next() {
         Some(Err(Error::A3(A3Error::Forbidden(m)))) => assert_eq!(m, "enough"),
-        other => panic!("expected ForbiddenError, got {:?}", other.map(|r| r.map(|m| m.get_message().to_owned()))),
+        other => panic!("expected ForbiddenError, got {:?}", other.map(|r| r.map(|m| m.message.to_owned()))),
     }
     assert!(replies.next().is_none());
 
@@ -159,7 +159,7 @@ fn a_client_that_cancels_mid_stream_is_seen_by_the_view_and_frees_its_worker() {
     let client = client(&server);
     let mut replies = client.server_streaming(&SERVER_STREAM, &request("x"), &CallOptions::new()).unwrap();
     for _ in 0..10 {
-        assert_eq!(replies.next().unwrap().unwrap().get_message(), "more");
+        assert_eq!(replies.next().unwrap().unwrap().message, "more");
     }
     replies.cancel();
     drop(replies);
@@ -256,7 +256,7 @@ fn streams_count_against_maximum_concurrent_rpcs_and_calls_of_every_kind_over_it
     let client = client(&server);
     let none = CallOptions::new();
     let mut held = client.server_streaming(&SERVER_STREAM, &request("x"), &none).unwrap();
-    assert_eq!(held.next().unwrap().unwrap().get_message(), "first");
+    assert_eq!(held.next().unwrap().unwrap().message, "first");
     started.recv_timeout(Duration::from_secs(10)).unwrap();
 
     // RESOURCE_EXHAUSTED (8), not CANCELLED: a refused call's request stream is kept until its

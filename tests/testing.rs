@@ -23,7 +23,7 @@ fn a_unary_view_runs_with_the_metadata_peer_and_deadline_the_test_chose() {
     let left = ctx.time_remaining().expect("the deadline the test set");
     assert!(left <= Duration::from_secs(30) && left > Duration::from_secs(29), "{left:?}");
     assert!(!ctx.is_cancelled());
-    assert_eq!(SayHello.handle(request("Bob"), &mut ctx).unwrap().get_message(), "Hello Bob!");
+    assert_eq!(SayHello.handle(request("Bob"), &mut ctx).unwrap().message, "Hello Bob!");
 
     let plain = testing::context().build();
     assert_eq!((plain.deadline(), plain.deadline_exceeded()), (None, false), "no deadline unless set");
@@ -40,11 +40,11 @@ fn a_cancelled_context_ends_waits_at_once() {
 fn streaming_views_take_requests_from_an_iterator_and_their_responses_are_collected() {
     let mut ctx = testing::context().build();
     let counted = CountHellos.handle(testing::requests([request("a"), request("b"), request("c")]), &mut ctx);
-    assert_eq!(counted.unwrap().get_message(), "Hello 3 times!");
+    assert_eq!(counted.unwrap().message, "Hello 3 times!");
 
     let mut out = testing::responses();
     HelloThreeTimes.handle(request("Eve"), &mut out, &mut ctx).unwrap();
-    let sent: Vec<String> = testing::sent(out).iter().map(|r| r.get_message().to_owned()).collect();
+    let sent: Vec<String> = testing::sent(out).iter().map(|r| r.message.to_owned()).collect();
     assert_eq!(sent.len(), 3, "{sent:?}");
     assert!(sent.iter().all(|m| m.contains("Eve")), "{sent:?}");
 }
@@ -65,7 +65,7 @@ fn what_a_view_sets_for_the_response_is_there_to_check() {
 #[test]
 fn serve_gives_a_server_on_a_free_port_and_a_client_of_it() {
     let (server, client) = testing::serve(vec![greeter(|request, ctx| {
-        Ok(reply(format!("{} from {}", request.get_name(), ctx.peer().split(':').next().unwrap_or(""))))
+        Ok(reply(format!("{} from {}", request.name, ctx.peer().split(':').next().unwrap_or(""))))
     })])
     .expect("a test server");
     assert_ne!(server.port(), 0);

@@ -137,7 +137,7 @@ fn exporter() -> &'static (Arc<Collector>, Flush) {
 /// The back service, which answers "missing" with a NotFoundError, and the front one, whose
 /// View passes its call on to the back one within its own.
 fn front_and_back() -> (Server, Server) {
-    let back = start(conf(vec![greeter(|request, ctx| match request.get_name() {
+    let back = start(conf(vec![greeter(|request, ctx| match request.name.as_str() {
         "missing" => Err(A3Error::NotFound("no such greeting".into())),
         name => Ok(reply(format!("hello {name} in {}", ctx.trace_id().unwrap_or("no trace")))),
     })]));

@@ -27,7 +27,7 @@ impl ClientStreamingView for Collect {
     fn handle(&self, requests: Requests<HelloRequest>, ctx: &mut Context) -> Result<HelloReply, A3Error> {
         let mut last = String::new();
         for request in requests {
-            last = request?.get_name().to_owned();
+            last = request?.name.to_owned();
         }
         trailers(ctx, "client_stream", &last)?;
         Ok(reply("collected".into()))
@@ -42,7 +42,7 @@ impl ServerStreamingView for Fan {
 
     fn handle(&self, request: HelloRequest, out: &mut Responses<HelloReply>, ctx: &mut Context) -> Result<(), A3Error> {
         out.send(reply("one".into()))?;
-        trailers(ctx, "server_stream", request.get_name())
+        trailers(ctx, "server_stream", &request.name)
     }
 }
 
@@ -60,7 +60,7 @@ impl BidiView for Echo {
     ) -> Result<(), A3Error> {
         let mut last = String::new();
         for request in requests {
-            last = request?.get_name().to_owned();
+            last = request?.name.to_owned();
             out.send(reply(last.clone()))?;
         }
         trailers(ctx, "bidi", &last)
@@ -73,7 +73,7 @@ fn a_python_client_reads_the_trailers_of_every_kind_on_success_and_on_error() {
         .unary(
             &METHOD_GREETER_SAY_HELLO,
             FnView(|req: HelloRequest, ctx: &mut Context| {
-                trailers(ctx, "unary", req.get_name())?;
+                trailers(ctx, "unary", &req.name)?;
                 Ok(reply("hi".into()))
             }),
         )

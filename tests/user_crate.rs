@@ -3,7 +3,8 @@
 //! their own that name only `a3grpc` and `a3grpc-build`, with a proto with a package and a
 //! one-line `build.rs`. They are built as a user builds: `cargo build` in the debug profile,
 //! their own lock file, a target folder of their own; the gRPC C core is linked from the
-//! per-user cache that this build filled, not compiled again.
+//! per-user cache that this build filled, not compiled again. And with no `protoc` on `PATH`:
+//! their protos import well-known types, which a3grpc-build reads without it.
 
 mod common;
 
@@ -33,6 +34,7 @@ fn build_user_crate(dir: &str) -> Built {
         .args(["build", "--quiet", "--message-format=json", "--manifest-path"])
         .arg(krate.join("Cargo.toml"))
         .env("CARGO_TARGET_DIR", &target_dir)
+        .env("PATH", path_without_protoc(&target_dir))
         .output()
         .expect("run cargo");
     assert!(out.status.success(), "building {dir} failed:\n{}", String::from_utf8_lossy(&out.stderr));
@@ -44,6 +46,26 @@ fn build_user_crate(dir: &str) -> Built {
     generated_by_a3grpc.sort();
     let core = engine_core_lines(&out.stdout);
     Built { bin: target_dir.join("debug"), generated_by_a3grpc, core }
+}
+
+/// A folder of links to every program on this `PATH` but `protoc*`, as a `PATH`: a machine
+/// where protoc was never installed.
+fn path_without_protoc(target_dir: &Path) -> PathBuf {
+    let dir = target_dir.join("path-without-protoc");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("make the PATH folder");
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    for folder in std::env::split_paths(&path) {
+        let Ok(entries) = std::fs::read_dir(&folder) else { continue };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let link = dir.join(&name);
+            if !name.to_string_lossy().starts_with("protoc") && !link.exists() {
+                let _ = std::os::unix::fs::symlink(entry.path(), link);
+            }
+        }
+    }
+    dir
 }
 
 /// The engine's build linked the C core from the cache this test run's own build filled.

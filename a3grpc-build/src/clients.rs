@@ -1,152 +1,48 @@
-//! Typed clients: per service, a struct over `a3grpc::BaseClient` with a method per RPC, in
-//! place of grpcio's generated client, service trait and `create_*` function, whose calls
-//! return grpcio's errors and never decode a3 errors (a3grpc's Servicers replace the other
-//! two).
+//! Typed clients: per service, a struct over `a3grpc::BaseClient` with a method per RPC, and a
+//! trait of the same calls that the struct implements, so code that calls the service can take
+//! an `Arc<dyn ShopApi>` and a test can hand it a fake.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-/// One RPC, read from its `METHOD_*` descriptor in the generated code.
-struct Rpc {
-    constant: String,
-    kind: Kind,
-    service: String,
-    method: String,
-    request: String,
-    response: String,
+use crate::services::snake_case;
+
+/// One RPC of a service.
+pub(crate) struct Rpc {
+    /// Its `METHOD_*` descriptor's name.
+    pub(crate) constant: String,
+    pub(crate) kind: Kind,
+    /// The service's full name (`shop.v1.Shop`).
+    pub(crate) service: String,
+    pub(crate) method: String,
+    /// The Rust paths of its message types.
+    pub(crate) request: String,
+    pub(crate) response: String,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Kind {
+pub(crate) enum Kind {
     Unary,
     ClientStreaming,
     ServerStreaming,
     Bidi,
 }
 
-/// `code` (a services file after `describe_methods`) without grpcio's client, trait and
-/// `create_*`, and with a3grpc's typed client of each service.
-pub(crate) fn replace_grpcio_clients(code: &str) -> String {
-    let mut out = without_grpcio_stubs(code);
-    let mut services: BTreeMap<String, Vec<Rpc>> = BTreeMap::new();
-    for rpc in rpcs(code) {
-        services.entry(rpc.service.clone()).or_default().push(rpc);
-    }
-    for (service, rpcs) in &services {
-        typed_client(&mut out, service, rpcs);
-    }
-    out
-}
-
-/// The top-level items grpcio-compiler writes besides the descriptors, found by how their
-/// first line starts; each runs until its braces close.
-fn without_grpcio_stubs(code: &str) -> String {
-    let lines: Vec<&str> = code.lines().collect();
-    let mut out = String::with_capacity(code.len());
-    let mut i = 0;
-    while i < lines.len() {
-        let line = lines[i];
-        let next = lines.get(i + 1).copied().unwrap_or("");
-        let stub_struct = line == "#[derive(Clone)]" && next.starts_with("pub struct ") && next.ends_with("Client {");
-        let stub = (line.starts_with("impl ") && line.ends_with("Client {"))
-            || line.starts_with("pub trait ")
-            || line.starts_with("pub fn create_");
-        if stub_struct || stub {
-            let mut depth = 0i32;
-            let mut opened = false;
-            while i < lines.len() {
-                for c in lines[i].chars() {
-                    match c {
-                        '{' => {
-                            depth += 1;
-                            opened = true;
-                        }
-                        '}' => depth -= 1,
-                        _ => {}
-                    }
-                }
-                i += 1;
-                if opened && depth == 0 {
-                    break;
-                }
-            }
-            continue;
-        }
-        out.push_str(line);
-        out.push('\n');
-        i += 1;
-    }
-    out
-}
-
-/// Every `METHOD_*` descriptor: its name, message types, kind and path.
-fn rpcs(code: &str) -> Vec<Rpc> {
-    let mut rpcs = Vec::new();
-    let mut lines = code.lines();
-    while let Some(line) = lines.next() {
-        let Some(rest) = line.strip_prefix("pub const ") else { continue };
-        let Some((constant, rest)) = rest.split_once(": ::a3grpc::Method<") else { continue };
-        let Some((types, _)) = rest.split_once("> = ") else { continue };
-        let Some((request, response)) = split_types(types) else { continue };
-        let (mut kind, mut path) = (None, None);
-        for line in lines.by_ref() {
-            let line = line.trim();
-            if let Some(ty) = line.strip_prefix("ty: ::grpcio::MethodType::") {
-                kind = match ty.trim_end_matches(',') {
-                    "Unary" => Some(Kind::Unary),
-                    "ClientStreaming" => Some(Kind::ClientStreaming),
-                    "ServerStreaming" => Some(Kind::ServerStreaming),
-                    "Duplex" => Some(Kind::Bidi),
-                    _ => None,
-                };
-            } else if let Some(name) = line.strip_prefix("name: \"") {
-                path = name.strip_suffix("\",").map(str::to_owned);
-            } else if line.starts_with('}') {
-                break;
-            }
-        }
-        let (Some(kind), Some(path)) = (kind, path) else { continue };
-        let Some((service, method)) = path.trim_start_matches('/').split_once('/') else { continue };
-        rpcs.push(Rpc {
-            constant: constant.to_owned(),
-            kind,
-            service: service.to_owned(),
-            method: method.to_owned(),
-            request,
-            response,
-        });
-    }
-    rpcs
-}
-
-/// `Req, Resp` split at the comma outside any `<...>`.
-fn split_types(types: &str) -> Option<(String, String)> {
-    let mut depth = 0;
-    for (i, c) in types.char_indices() {
-        match c {
-            '<' => depth += 1,
-            '>' => depth -= 1,
-            ',' if depth == 0 => return Some((types[..i].trim().to_owned(), types[i + 1..].trim().to_owned())),
-            _ => {}
-        }
-    }
-    None
-}
-
-fn typed_client(out: &mut String, service: &str, rpcs: &[Rpc]) {
-    let name = format!("{}Client", service.rsplit('.').next().unwrap_or(service));
+/// The client of the service `name` (full name `path`) and its trait.
+pub(crate) fn typed_client(out: &mut String, name: &str, path: &str, rpcs: &[Rpc]) {
+    let client = format!("{name}Client");
+    let api = format!("{name}Api");
     let _ = write!(
         out,
         r#"
-/// A client of `{service}`: a method per RPC over an [`a3grpc::BaseClient`], with its
+/// A client of `{path}`: a method per RPC over an [`a3grpc::BaseClient`], with its
 /// typed errors, retries and interceptors. Each `name_with` variant takes
-/// [`a3grpc::CallOptions`] (deadline, metadata, compression).
+/// [`a3grpc::CallOptions`] (deadline, metadata, compression). It implements [`{api}`].
 #[derive(Clone)]
-pub struct {name} {{
+pub struct {client} {{
     client: ::a3grpc::BaseClient,
 }}
 
-impl {name} {{
+impl {client} {{
     /// A client of the service at `host:port`, plaintext, with the default settings.
     pub fn connect(host: &str, port: u16) -> ::std::result::Result<Self, ::a3grpc::Error> {{
         ::a3grpc::BaseClient::connect(host, port).map(Self::new)
@@ -155,7 +51,7 @@ impl {name} {{
     /// A client over `client`, built with `BaseClient::builder` for TLS, retries, timeouts
     /// and interceptors.
     pub fn new(client: ::a3grpc::BaseClient) -> Self {{
-        {name} {{ client }}
+        {client} {{ client }}
     }}
 
     /// The client underneath, for calls by descriptor.
@@ -165,76 +61,144 @@ impl {name} {{
 "#
     );
     for rpc in rpcs {
-        rpc_methods(out, rpc);
+        client_methods(out, rpc);
+    }
+    out.push_str("}\n");
+    let _ = write!(
+        out,
+        r#"
+/// The calls of `{path}`, as [`{client}`] makes them: take an `Arc<dyn {api}>` where you
+/// call the service, and a test can give it a fake that implements the `_with` methods of
+/// the calls it makes.
+pub trait {api}: Send + Sync {{"#
+    );
+    for rpc in rpcs {
+        trait_methods(out, &api, rpc);
+    }
+    let _ = write!(out, "}}\n\nimpl {api} for {client} {{");
+    for rpc in rpcs {
+        let sig = Signature::of(rpc);
+        let (f_with, params, args, returns) =
+            (with_suffix(&rust_name(&rpc.method)), sig.params(true), sig.args(), &sig.returns);
+        let _ = write!(
+            out,
+            "\n    fn {f_with}(&self{params}, options: &::a3grpc::CallOptions) -> \
+             ::std::result::Result<{returns}, ::a3grpc::Error> {{\n        {client}::{f_with}(self, {args}options)\n    }}\n"
+        );
     }
     out.push_str("}\n");
 }
 
-fn rpc_methods(out: &mut String, rpc: &Rpc) {
-    let Rpc { constant, request: req, response: resp, method, .. } = rpc;
-    let f = rust_name(method);
-    let error = "::a3grpc::Error";
-    let stream = "::a3grpc::client::ResponseStream";
-    let (args, call_args, returns, call, what) = match rpc.kind {
-        Kind::Unary => (format!("request: &{req}"), "request", resp.clone(), "call_with", "unary"),
-        Kind::ClientStreaming => (
-            format!("requests: impl ::std::iter::IntoIterator<Item = {req}>"),
-            "requests",
-            resp.clone(),
-            "client_streaming",
-            "client-streaming: sends every request, then waits for the response",
-        ),
-        Kind::ServerStreaming => (
-            format!("request: &{req}"),
-            "request",
-            format!("{stream}<{resp}>"),
-            "server_streaming",
-            "server-streaming: the responses arrive through the returned iterator",
-        ),
-        Kind::Bidi => (
-            String::new(),
-            "",
-            format!("(::a3grpc::client::RequestSender<{req}>, {stream}<{resp}>)"),
-            "bidi",
-            "bidirectional: send with the sender, read with the iterator",
-        ),
-    };
-    let sep = if args.is_empty() { "" } else { ", " };
-    let call_sep = if call_args.is_empty() { "" } else { ", " };
+/// How one RPC's functions are declared and called.
+struct Signature {
+    /// The request argument of the client's function (besides `&self` and the options), if
+    /// the kind takes one: its name and type.
+    arg: Option<(&'static str, String)>,
+    /// Its type in the trait, which must stay usable as `dyn` (no `impl` argument).
+    arg_in_trait: String,
+    returns: String,
+    call: &'static str,
+    what: &'static str,
+}
+
+impl Signature {
+    fn of(rpc: &Rpc) -> Signature {
+        let Rpc { request: req, response: resp, .. } = rpc;
+        let stream = "::a3grpc::client::ResponseStream";
+        let (arg, arg_in_trait, returns, call, what) = match rpc.kind {
+            Kind::Unary => (Some(("request", format!("&{req}"))), None, resp.clone(), "call_with", "unary"),
+            Kind::ClientStreaming => (
+                Some(("requests", format!("impl ::std::iter::IntoIterator<Item = {req}>"))),
+                Some(format!("::std::boxed::Box<dyn ::std::iter::Iterator<Item = {req}> + Send + '_>")),
+                resp.clone(),
+                "client_streaming",
+                "client-streaming: sends every request, then waits for the response",
+            ),
+            Kind::ServerStreaming => (
+                Some(("request", format!("&{req}"))),
+                None,
+                format!("{stream}<{resp}>"),
+                "server_streaming",
+                "server-streaming: the responses arrive through the returned iterator",
+            ),
+            Kind::Bidi => (
+                None,
+                None,
+                format!("(::a3grpc::client::RequestSender<{req}>, {stream}<{resp}>)"),
+                "bidi",
+                "bidirectional: send with the sender, read with the iterator",
+            ),
+        };
+        let arg_in_trait = arg_in_trait.or_else(|| arg.as_ref().map(|(_, ty)| ty.clone())).unwrap_or_default();
+        Signature { arg, arg_in_trait, returns, call, what }
+    }
+
+    /// `, name: type` after `&self`, with the trait's type or the client's.
+    fn params(&self, in_trait: bool) -> String {
+        match &self.arg {
+            Some((name, _)) if in_trait => format!(", {name}: {}", self.arg_in_trait),
+            Some((name, ty)) => format!(", {name}: {ty}"),
+            None => String::new(),
+        }
+    }
+
+    /// `name, ` before the options in a call.
+    fn args(&self) -> String {
+        self.arg.as_ref().map(|(name, _)| format!("{name}, ")).unwrap_or_default()
+    }
+}
+
+fn client_methods(out: &mut String, rpc: &Rpc) {
+    let sig = Signature::of(rpc);
+    let (constant, method, what, returns, call) = (&rpc.constant, &rpc.method, sig.what, &sig.returns, sig.call);
+    let (f, params, args) = (rust_name(method), sig.params(false), sig.args());
     let _ = write!(
         out,
         r#"
     /// `{method}`, {what}.
-    pub fn {f}(&self{sep}{args}) -> ::std::result::Result<{returns}, {error}> {{
-        self.{f_with}({call_args}{call_sep}&::a3grpc::CallOptions::default())
+    pub fn {f}(&self{params}) -> ::std::result::Result<{returns}, ::a3grpc::Error> {{
+        self.{f_with}({args}&::a3grpc::CallOptions::default())
     }}
 
     /// `{method}` with a deadline, metadata or compression.
-    pub fn {f_with}(&self{sep}{args}, options: &::a3grpc::CallOptions) -> ::std::result::Result<{returns}, {error}> {{
-        self.client.{call}(&{constant}, {call_args}{call_sep}options)
+    pub fn {f_with}(&self{params}, options: &::a3grpc::CallOptions) -> ::std::result::Result<{returns}, ::a3grpc::Error> {{
+        self.client.{call}(&{constant}, {args}options)
     }}
 "#,
         f_with = with_suffix(&f),
     );
 }
 
-/// The method's name in snake case, as grpcio-compiler names it (`GetItem` is `get_item`).
+fn trait_methods(out: &mut String, api: &str, rpc: &Rpc) {
+    let sig = Signature::of(rpc);
+    let (method, what, returns, service) = (&rpc.method, sig.what, &sig.returns, &rpc.service);
+    let (f, params, args) = (rust_name(method), sig.params(true), sig.args());
+    let _ = write!(
+        out,
+        r#"
+    /// `{method}`, {what}.
+    fn {f}(&self{params}) -> ::std::result::Result<{returns}, ::a3grpc::Error> {{
+        self.{f_with}({args}&::a3grpc::CallOptions::default())
+    }}
+
+    /// `{method}` with a deadline, metadata or compression. A fake implements the calls its
+    /// test makes; the others answer UNIMPLEMENTED.
+    fn {f_with}(&self{params}, options: &::a3grpc::CallOptions) -> ::std::result::Result<{returns}, ::a3grpc::Error> {{
+        let _ = ({args}options);
+        ::std::result::Result::Err(::a3grpc::Error::Status {{
+            code: ::a3grpc::error::Code::UNIMPLEMENTED,
+            message: ::std::format!("this {api} does not implement /{service}/{method}"),
+        }})
+    }}
+"#,
+        f_with = with_suffix(&f),
+    );
+}
+
+/// The method's function name: snake case, as grpcio-compiler names it (`GetItem` is
+/// `get_item`), made an identifier that compiles whatever the RPC is called.
 fn rust_name(method: &str) -> String {
-    let mut name = String::new();
-    let chars: Vec<char> = method.chars().collect();
-    for (i, &c) in chars.iter().enumerate() {
-        if c.is_uppercase() {
-            let after_lower = i > 0 && (chars[i - 1].is_lowercase() || chars[i - 1].is_ascii_digit());
-            let before_lower =
-                i > 0 && chars[i - 1].is_uppercase() && chars.get(i + 1).is_some_and(|n| n.is_lowercase());
-            if after_lower || before_lower {
-                name.push('_');
-            }
-            name.extend(c.to_lowercase());
-        } else {
-            name.push(c);
-        }
-    }
+    let name = snake_case(method);
     // Every Rust keyword, strict and reserved, of every edition: the RPC's function is then a
     // raw identifier (`r#return`).
     const KEYWORDS: [&str; 48] = [

@@ -41,7 +41,8 @@
 //!
 //! - Imports between files of one package need nothing.
 //! - The well-known types (`google/protobuf/timestamp.proto`, `empty.proto`, `wrappers.proto`,
-//!   ...) are protobuf's own `well_known_types`, also as RPC inputs and outputs.
+//!   ...) need no include folder and are protobuf's own `well_known_types`, also as RPC inputs
+//!   and outputs.
 //! - A file that imports a file of *another* package reaches it by module path: include each
 //!   package in nested modules named after its parts, from one common root (`shop.v1` in
 //!   `shop::v1`, `inventory.v1` in `inventory::v1`), as with prost.
@@ -49,17 +50,19 @@
 //!   `inventory/v1/common.proto`); one file may not import two such files of different
 //!   packages, because the generated code would name both the same way (that is an [`Error`]).
 //!
-//! `protoc` must be installed (Debian: `apt-get install -y protobuf-compiler`); the errors say so
-//! when it is not, and show protoc's own message, with file and line, when a proto does not
-//! parse.
+//! Messages are [rust-protobuf 3](https://docs.rs/protobuf/3) (plain structs with public
+//! fields, built with `..Default::default()`). Protos are read by rust-protobuf's own parser,
+//! written in Rust, so no `protoc` is needed; [`Builder::protoc`] uses `protoc` instead, for
+//! a proto the pure parser does not take. A proto that does not parse is an [`Error::Parse`]
+//! naming the file and line.
 //!
 //! [a3grpc]: https://docs.rs/a3grpc
 
 #![warn(missing_docs)]
 
 mod clients;
-mod nesting;
 mod rewrite;
+mod services;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -70,13 +73,12 @@ use std::process::Command;
 
 use protobuf::descriptor::{FileDescriptorProto, FileDescriptorSet};
 use protobuf::Message;
+use protobuf_codegen::{Codegen, Customize};
 
-use nesting::TypeGraph;
 use rewrite::{FileCode, Target};
 
 const INSTALL_PROTOC: &str = "apt-get install -y protobuf-compiler (Debian, Ubuntu), \
                               brew install protobuf (macOS), or put protoc on PATH";
-
 /// Generates code for `protos`, found in `includes`, into `OUT_DIR`: the one call of a
 /// typical `build.rs`.
 ///
@@ -140,11 +142,18 @@ pub struct Builder {
     includes: Vec<PathBuf>,
     build_services: bool,
     emit_rerun_if_changed: bool,
+    protoc: bool,
 }
 
 impl Default for Builder {
     fn default() -> Self {
-        Builder { out_dir: None, includes: Vec::new(), build_services: true, emit_rerun_if_changed: true }
+        Builder {
+            out_dir: None,
+            includes: Vec::new(),
+            build_services: true,
+            emit_rerun_if_changed: true,
+            protoc: false,
+        }
     }
 }
 
@@ -202,6 +211,19 @@ impl Builder {
         self
     }
 
+    /// With `true`, reads the protos with `protoc` (which must be on `PATH`) instead of
+    /// rust-protobuf's parser, which is written in Rust and needs nothing installed. The
+    /// default is `false`.
+    ///
+    /// ```no_run
+    /// a3grpc_build::configure().protoc(true).compile(&["proto/shop.proto"], &["proto"])?;
+    /// # Ok::<(), a3grpc_build::Error>(())
+    /// ```
+    pub fn protoc(mut self, enable: bool) -> Self {
+        self.protoc = enable;
+        self
+    }
+
     /// Generates the code for `protos`, resolving imports from `includes` and then from the
     /// folders given to [`include`](Builder::include).
     ///
@@ -223,19 +245,31 @@ impl Builder {
         let inputs: Vec<Input> =
             protos.iter().map(|p| Input::locate(p.as_ref(), &includes)).collect::<Result<_, _>>()?;
 
-        check_protoc()?;
-        let descriptors = describe(&inputs, &includes)?;
-        let by_name: BTreeMap<&str, &FileDescriptorProto> =
-            descriptors.get_file().iter().map(|f| (f.get_name(), f)).collect();
-        let types = TypeGraph::new(descriptors.get_file());
+        if self.protoc {
+            check_protoc()?;
+        }
+        let mut parser = protobuf_parse::Parser::new();
+        if self.protoc {
+            parser.protoc();
+        } else {
+            parser.pure();
+        }
+        let parsed = parser
+            .includes(&includes)
+            .inputs(inputs.iter().map(|i| &i.path))
+            .capture_stderr()
+            .parse_and_typecheck()
+            .map_err(|e| Error::Parse { message: format!("{e:#}") })?;
+        let files = parsed.file_descriptors;
+        let by_name: BTreeMap<&str, &FileDescriptorProto> = files.iter().map(|f| (f.name(), f)).collect();
 
         let mut packages: BTreeMap<String, Vec<FileCode>> = BTreeMap::new();
         for input in &inputs {
             let file = by_name
                 .get(input.name.as_str())
-                .ok_or_else(|| Error::Protoc { message: format!("protoc did not describe {}", input.name) })?;
-            let code = self.generate(input, file, &by_name, &types, &includes)?;
-            packages.entry(file.get_package().to_owned()).or_default().push(code);
+                .ok_or_else(|| Error::Parse { message: format!("the parser did not describe {}", input.name) })?;
+            let code = self.generate(input, file, &by_name, &includes)?;
+            packages.entry(file.package().to_owned()).or_default().push(code);
         }
         fs::create_dir_all(&out_dir).map_err(|e| Error::io(&out_dir, e))?;
         for (package, files) in &packages {
@@ -244,8 +278,8 @@ impl Builder {
         }
 
         if self.emit_rerun_if_changed {
-            for file in descriptors.get_file() {
-                if let Some(path) = includes.iter().map(|i| i.join(file.get_name())).find(|p| p.is_file()) {
+            for file in &files {
+                if let Some(path) = includes.iter().map(|i| i.join(file.name())).find(|p| p.is_file()) {
                     println!("cargo:rerun-if-changed={}", path.display());
                 }
             }
@@ -253,30 +287,37 @@ impl Builder {
         Ok(())
     }
 
-    /// Runs protoc-grpcio on one file in a folder of its own (two packages may each have a
-    /// `common.proto`, which protoc-grpcio would write to the same `common.rs`), then rewrites
-    /// its output for `include!` and a3grpc's re-exports.
+    /// Generates one file's messages with rust-protobuf's generator, in a folder of its own
+    /// (two packages may each have a `common.proto`, which would both be `common.rs`), and its
+    /// services with a3grpc's, then rewrites both for `include!` and a3grpc's re-exports.
     fn generate(
         &self,
         input: &Input,
         file: &FileDescriptorProto,
         by_name: &BTreeMap<&str, &FileDescriptorProto>,
-        types: &TypeGraph,
         includes: &[PathBuf],
     ) -> Result<FileCode, Error> {
         let scratch = tempfile::tempdir().map_err(|e| Error::io(&std::env::temp_dir(), e))?;
-        protoc_grpcio::compile_grpc_protos([&input.path], includes, scratch.path(), None).map_err(|e| {
-            Error::Codegen {
-                file: input.name.clone(),
-                message: e.iter_chain().map(|c| c.to_string()).collect::<Vec<_>>().join(": "),
-            }
-        })?;
-        let module = protobuf::descriptorx::proto_path_to_rust_mod(file.get_name());
+        let mut codegen = Codegen::new();
+        if self.protoc {
+            codegen.protoc();
+        } else {
+            codegen.pure();
+        }
+        codegen
+            .includes(includes)
+            .input(&input.path)
+            .out_dir(scratch.path())
+            .capture_stderr()
+            .customize(Customize::default().gen_mod_rs(false))
+            .run()
+            .map_err(|e| Error::Codegen { file: input.name.clone(), message: format!("{e:#}") })?;
+        let module = services::file_module(file.name());
         let mut targets = BTreeMap::new();
-        for dep in file.get_dependency() {
-            let dep_package = by_name.get(dep.as_str()).map(|d| d.get_package()).unwrap_or_default();
-            let target = Target::of(dep, dep_package, file.get_package());
-            let dep_module = protobuf::descriptorx::proto_path_to_rust_mod(dep);
+        for dep in &file.dependency {
+            let dep_package = by_name.get(dep.as_str()).map(|d| d.package()).unwrap_or_default();
+            let target = Target::of(dep, dep_package, file.package());
+            let dep_module = services::file_module(dep);
             if dep_module == module && target != Target::SamePackage {
                 return Err(Error::ModuleClash { file: input.name.clone(), module, imports: vec![dep.clone()] });
             }
@@ -292,18 +333,12 @@ impl Builder {
         }
         let targets: Vec<(String, Target)> = targets.into_iter().map(|(m, (_, t))| (m, t)).collect();
 
-        let read = |name: &str| {
-            let path = scratch.path().join(name);
-            fs::read_to_string(&path).map_err(|e| Error::io(&path, e))
-        };
-        let messages = rewrite::generated(&read(&format!("{module}.rs"))?, &targets, file.get_package());
-        let services = if self.build_services && !file.get_service().is_empty() {
-            let code = rewrite::publish_methods(&read(&format!("{module}_grpc.rs"))?);
-            let (requests, responses) = nesting::nesting_methods(file, types);
-            let code = rewrite::bound_nesting(&code, &requests, &responses);
-            let code = rewrite::describe_methods(&code, &file_set(file, by_name)?);
-            let code = clients::replace_grpcio_clients(&code);
-            Some(rewrite::generated(&code, &targets, file.get_package()))
+        let path = scratch.path().join(format!("{module}.rs"));
+        let generated = fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+        let messages = rewrite::generated(&generated, &targets, file.package());
+        let services = if self.build_services && !file.service.is_empty() {
+            let code = services::services(file, by_name, &file_set(file, by_name)?);
+            Some(rewrite::generated(&code, &targets, file.package()))
         } else {
             None
         };
@@ -319,10 +354,10 @@ fn file_set(file: &FileDescriptorProto, by_name: &BTreeMap<&str, &FileDescriptor
         by_name: &BTreeMap<&str, &'a FileDescriptorProto>,
         set: &mut Vec<&'a FileDescriptorProto>,
     ) {
-        if set.iter().any(|f| f.get_name() == file.get_name()) {
+        if set.iter().any(|f| f.name() == file.name()) {
             return;
         }
-        for dep in file.get_dependency() {
+        for dep in &file.dependency {
             if let Some(dep) = by_name.get(dep.as_str()) {
                 visit(dep, by_name, set);
             }
@@ -331,9 +366,8 @@ fn file_set(file: &FileDescriptorProto, by_name: &BTreeMap<&str, &FileDescriptor
     }
     let mut files = Vec::new();
     visit(file, by_name, &mut files);
-    let mut set = FileDescriptorSet::new();
-    set.set_file(files.into_iter().cloned().collect());
-    set.write_to_bytes().map_err(|e| Error::Codegen { file: file.get_name().to_owned(), message: e.to_string() })
+    let set = FileDescriptorSet { file: files.into_iter().cloned().collect(), ..Default::default() };
+    set.write_to_bytes().map_err(|e| Error::Codegen { file: file.name().to_owned(), message: e.to_string() })
 }
 
 /// The name of the file that holds `package`: `shop.v1.rs`, or `_.rs` without a package.
@@ -386,33 +420,6 @@ fn check_protoc() -> Result<(), Error> {
     }
 }
 
-/// Asks protoc for the descriptors of the inputs and everything they import. This is also
-/// where a proto that does not parse is caught, with protoc's message kept whole.
-fn describe(inputs: &[Input], includes: &[PathBuf]) -> Result<FileDescriptorSet, Error> {
-    let scratch = tempfile::tempdir().map_err(|e| Error::io(&std::env::temp_dir(), e))?;
-    let set = scratch.path().join("descriptors.pb");
-    let mut protoc = Command::new("protoc");
-    protoc.arg("--include_imports").arg(format!("--descriptor_set_out={}", set.display()));
-    for include in includes {
-        protoc.arg(format!("-I{}", include.display()));
-    }
-    protoc.args(inputs.iter().map(|i| &i.path));
-    let out = protoc.output().map_err(|_| Error::ProtocNotFound)?;
-    if !out.status.success() {
-        let mut message = String::from_utf8_lossy(&out.stderr).trim().to_owned();
-        if message.contains("google/protobuf/") && message.contains("File not found") {
-            message.push_str(
-                "\n(the well-known types come with protoc's include files: on Debian, \
-                 apt-get install -y libprotobuf-dev)",
-            );
-        }
-        return Err(Error::Protoc { message });
-    }
-    let bytes = fs::read(&set).map_err(|e| Error::io(&set, e))?;
-    FileDescriptorSet::parse_from_bytes(&bytes)
-        .map_err(|e| Error::Protoc { message: format!("protoc wrote descriptors that do not parse: {e}") })
-}
-
 fn write_if_changed(path: &Path, code: &str) -> Result<(), Error> {
     if fs::read_to_string(path).map(|old| old == code).unwrap_or(false) {
         return Ok(());
@@ -433,7 +440,7 @@ fn write_if_changed(path: &Path, code: &str) -> Result<(), Error> {
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Error {
-    /// `protoc` is not installed or not on `PATH`.
+    /// [`Builder::protoc`] asked for `protoc`, which is not installed or not on `PATH`.
     ProtocNotFound,
     /// A proto file given to compile is neither a path nor found in an include folder.
     ProtoNotFound {
@@ -449,12 +456,13 @@ pub enum Error {
         /// The include folders.
         includes: Vec<PathBuf>,
     },
-    /// protoc rejected the protos; the message is protoc's, with file and line.
-    Protoc {
-        /// What protoc said.
+    /// A proto does not parse, or names a type or file that is not there; the message says
+    /// where, with file and line.
+    Parse {
+        /// What the parser said.
         message: String,
     },
-    /// protoc-grpcio could not generate the code of a file.
+    /// The code of a file could not be generated.
     Codegen {
         /// The proto file.
         file: String,
@@ -490,9 +498,11 @@ impl Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::ProtocNotFound => {
-                write!(f, "protoc, the protobuf compiler, was not found; install it: {INSTALL_PROTOC}")
-            }
+            Error::ProtocNotFound => write!(
+                f,
+                "protoc, the protobuf compiler, was not found; install it ({INSTALL_PROTOC}), \
+                 or leave Builder::protoc off to use the parser written in Rust"
+            ),
             Error::ProtoNotFound { proto, includes } => write!(
                 f,
                 "proto file {} not found, neither as a path nor in the include folders {}",
@@ -505,7 +515,7 @@ impl fmt::Display for Error {
                 proto.display(),
                 list(includes)
             ),
-            Error::Protoc { message } => write!(f, "protoc rejected the protos:\n{message}"),
+            Error::Parse { message } => write!(f, "the protos do not parse:\n{message}"),
             Error::Codegen { file, message } => write!(f, "generating code for {file} failed: {message}"),
             Error::ModuleClash { file, module, imports } => write!(
                 f,

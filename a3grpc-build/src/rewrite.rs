@@ -1,9 +1,9 @@
-//! Turns protoc-grpcio's output into code that `include!` accepts inside a module and that
-//! needs no crate but a3grpc: no inner attributes, public `METHOD_*` descriptors, `protobuf`
-//! and `grpcio` through a3grpc's re-exports, and references to other files' modules that
-//! resolve where the packages are included.
+//! Turns generated code into code that `include!` accepts inside a module and that needs no
+//! crate but a3grpc: no inner attributes, `protobuf` and `grpcio` through a3grpc's
+//! re-exports, and references to other files' modules that resolve where the packages are
+//! included.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use crate::Error;
@@ -11,10 +11,11 @@ use crate::Error;
 /// Where the generated code of one file finds the types of a file it imports.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Target {
-    /// A file of the same package: its module is a sibling, as protoc-grpcio assumes.
+    /// A file of the same package: its module is a sibling, as rust-protobuf assumes.
     SamePackage,
-    /// One of protobuf's own modules (well-known types, descriptors).
-    Protobuf(&'static str),
+    /// One of protobuf's own modules (a well-known type's, descriptors), by its path in the
+    /// protobuf crate.
+    Protobuf(String),
     /// A file of another package, included at the module path of that package's name.
     OtherPackage(Vec<String>),
 }
@@ -22,9 +23,11 @@ pub(crate) enum Target {
 impl Target {
     pub(crate) fn of(dep: &str, dep_package: &str, own_package: &str) -> Target {
         match dep {
-            "google/protobuf/descriptor.proto" => Target::Protobuf("descriptor"),
-            "google/protobuf/compiler/plugin.proto" => Target::Protobuf("plugin"),
-            _ if dep.starts_with("google/protobuf/") => Target::Protobuf("well_known_types"),
+            "google/protobuf/descriptor.proto" => Target::Protobuf("descriptor".to_owned()),
+            "google/protobuf/compiler/plugin.proto" => Target::Protobuf("plugin".to_owned()),
+            _ if dep.starts_with("google/protobuf/") => {
+                Target::Protobuf(format!("well_known_types::{}", crate::services::file_module(dep)))
+            }
             _ if dep_package == own_package => Target::SamePackage,
             _ => Target::OtherPackage(segments(dep_package)),
         }
@@ -41,66 +44,6 @@ pub(crate) struct FileCode {
     pub(crate) module: String,
     pub(crate) messages: String,
     pub(crate) services: Option<String>,
-}
-
-/// grpcio-compiler 0.7 makes the method descriptors private; a3grpc Servicers bind Views to
-/// them (later grpcio-compiler releases make them public too).
-pub(crate) fn publish_methods(code: &str) -> String {
-    code.replace("\nconst METHOD_", "\npub const METHOD_")
-}
-
-/// Makes every `METHOD_*` descriptor an `a3grpc::Method`: grpcio's descriptor plus the
-/// serialized `FileDescriptorSet` of its file and the files that file imports, which the
-/// services module then holds as `PROTO_FILES`.
-pub(crate) fn describe_methods(code: &str, proto_files: &[u8]) -> String {
-    let mut out = String::with_capacity(code.len() + proto_files.len() * 4);
-    let mut in_method = false;
-    for line in code.lines() {
-        if line.starts_with("pub const METHOD_") {
-            in_method = true;
-            out.push_str(&line.replacen(": ::grpcio::Method<", ": ::a3grpc::Method<", 1).replacen(
-                "= ::grpcio::Method {",
-                "= ::a3grpc::codegen::method(PROTO_FILES, ::grpcio::Method {",
-                1,
-            ));
-        } else if in_method && line == "};" {
-            in_method = false;
-            out.push_str("});");
-        } else {
-            out.push_str(line);
-        }
-        out.push('\n');
-    }
-    out.push_str("\n/// The proto file of these services and the files it imports, as a `FileDescriptorSet`.\n");
-    out.push_str("const PROTO_FILES: &[u8] = b\"");
-    for byte in proto_files {
-        write!(out, "\\x{byte:02x}").ok();
-    }
-    out.push_str("\";\n");
-    out
-}
-
-/// Makes the `METHOD_*` descriptors of the RPCs in `requests` (by path) decode their requests
-/// with `a3grpc::codegen::de_bounded`, and those in `responses` their responses.
-pub(crate) fn bound_nesting(code: &str, requests: &BTreeSet<String>, responses: &BTreeSet<String>) -> String {
-    const PLAIN: &str = "::grpcio::pb_de";
-    let mut out = String::with_capacity(code.len());
-    let mut path = "";
-    for line in code.lines() {
-        let trimmed = line.trim_start();
-        if let Some(name) = trimmed.strip_prefix("name: \"") {
-            path = name.split('"').next().unwrap_or_default();
-        }
-        let bounded = (trimmed.starts_with("req_mar:") && requests.contains(path))
-            || (trimmed.starts_with("resp_mar:") && responses.contains(path));
-        if bounded {
-            out.push_str(&line.replace(PLAIN, "::a3grpc::codegen::de_bounded"));
-        } else {
-            out.push_str(line);
-        }
-        out.push('\n');
-    }
-    out
 }
 
 /// Rewrites one generated file of package `own_package`; `targets` maps the module names of the
@@ -123,9 +66,7 @@ pub(crate) fn generated(code: &str, targets: &[(String, Target)], own_package: &
     for (module, target) in targets {
         out = match target {
             Target::SamePackage => out,
-            Target::Protobuf(protobuf_module) => {
-                replace_module_path(&out, module, |_| format!("::a3grpc::protobuf::{protobuf_module}::"))
-            }
+            Target::Protobuf(path) => replace_module_path(&out, module, |_| format!("::a3grpc::protobuf::{path}::")),
             Target::OtherPackage(package) => replace_module_path(&out, module, |supers| {
                 // `supers` climbs to the package's module; from there, one more per part of the
                 // package's own name climbs to the common root.
@@ -212,35 +153,13 @@ mod tests {
         let targets = [("empty".to_owned(), Target::of("google/protobuf/empty.proto", "google.protobuf", ""))];
         assert_eq!(
             generated(code, &targets, "").trim_end(),
-            "fn f(&self, req: &::a3grpc::protobuf::well_known_types::Empty) -> ::a3grpc::protobuf::Result<()>"
+            "fn f(&self, req: &::a3grpc::protobuf::well_known_types::empty::Empty) -> ::a3grpc::protobuf::Result<()>"
         );
-    }
-
-    #[test]
-    fn only_the_named_directions_decode_bounded() {
-        let code = "    name: \"/p.S/Deep\",\n    req_mar: M { ser: ::grpcio::pb_ser, de: ::grpcio::pb_de },\n    \
-                    resp_mar: M { ser: ::grpcio::pb_ser, de: ::grpcio::pb_de },\n    name: \"/p.S/Flat\",\n    \
-                    req_mar: M { ser: ::grpcio::pb_ser, de: ::grpcio::pb_de },\n";
-        let deep = BTreeSet::from(["/p.S/Deep".to_owned()]);
-        let out = bound_nesting(code, &deep, &BTreeSet::new());
-        assert_eq!(out.matches("::a3grpc::codegen::de_bounded").count(), 1);
-        assert!(out.lines().nth(1).unwrap().contains("de: ::a3grpc::codegen::de_bounded"));
-    }
-
-    #[test]
-    fn methods_carry_their_proto_files() {
-        let code = "pub const METHOD_S_A: ::grpcio::Method<A, B> = ::grpcio::Method {\n    name: \"/S/A\",\n};\n";
-        let out = describe_methods(code, &[0x0a, 0xff]);
-        assert!(out.starts_with(
-            "pub const METHOD_S_A: ::a3grpc::Method<A, B> = ::a3grpc::codegen::method(PROTO_FILES, ::grpcio::Method {\n"
-        ));
-        assert!(out.contains("\n});\n"));
-        assert!(out.ends_with("const PROTO_FILES: &[u8] = b\"\\x0a\\xff\";\n"));
     }
 
     #[test]
     fn inner_attributes_and_module_docs_are_dropped() {
         let code = "#![allow(unknown_lints)]\n//! Generated file from `x.proto`\nconst METHOD_A: u8 = 1;\n";
-        assert_eq!(generated(&publish_methods(code), &[], "p"), "pub const METHOD_A: u8 = 1;\n");
+        assert_eq!(generated(code, &[], "p"), "const METHOD_A: u8 = 1;\n");
     }
 }

@@ -15,10 +15,10 @@ impl UnaryView for SayHello {
     type Response = HelloReply;
 
     fn handle(&self, request: HelloRequest, _ctx: &mut Context) -> Result<HelloReply, A3Error> {
-        if request.get_name() == "error" {
+        if request.name == "error" {
             return Err(A3Error::server_known("The name is not allowed."));
         }
-        Ok(reply(format!("Hello {}!", request.get_name())))
+        Ok(reply(format!("Hello {}!", request.name)))
     }
 }
 
@@ -53,7 +53,7 @@ impl ServerStreamingView for HelloThreeTimes {
         _ctx: &mut Context,
     ) -> Result<(), A3Error> {
         for i in 0..3 {
-            responses.send(reply(format!("[{i}]Hello {}!", request.get_name())))?;
+            responses.send(reply(format!("[{i}]Hello {}!", request.name)))?;
         }
         Ok(())
     }
@@ -73,7 +73,7 @@ impl BidiView for EchoHellos {
         _ctx: &mut Context,
     ) -> Result<(), A3Error> {
         for request in requests {
-            responses.send(reply(format!("Hello {}!", request?.get_name())))?;
+            responses.send(reply(format!("Hello {}!", request?.name)))?;
         }
         Ok(())
     }
@@ -90,14 +90,10 @@ pub fn greeter_servicer() -> Servicer {
 
 /// A `HelloRequest` for `name`.
 pub fn request(name: &str) -> HelloRequest {
-    let mut request = HelloRequest::new();
-    request.set_name(name.to_owned());
-    request
+    HelloRequest { name: name.to_owned(), ..Default::default() }
 }
 
 /// A `HelloReply` with `message`.
 pub fn reply(message: String) -> HelloReply {
-    let mut reply = HelloReply::new();
-    reply.set_message(message);
-    reply
+    HelloReply { message, ..Default::default() }
 }

@@ -23,6 +23,12 @@ pub mod nesting {
     }
 }
 
+/// Rust keywords as the names of a proto file, messages, fields, an enum, a service and its
+/// RPCs (`examples/proto/type.proto`): the generated code compiles and serves.
+pub mod awkward {
+    a3grpc::include_proto!("awkward");
+}
+
 /// The gRPC interop service (`grpc.testing`), generated from Debian's `grpc-proto`.
 #[cfg(a3grpc_interop)]
 pub mod grpc {

@@ -22,7 +22,7 @@
 //! let options = CallOptions::new().header("x-request-id", "42");
 //! let replies = greeter.say_hello_stream_reply_with(&HelloRequest::new(), &options)?;
 //! for reply in replies {
-//!     println!("{}", reply?.get_message());
+//!     println!("{}", reply?.message);
 //! }
 //! # Ok(())
 //! # }

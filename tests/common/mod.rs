@@ -62,7 +62,7 @@ pub fn client(server: &Server) -> BaseClient {
 }
 
 pub fn say_hello(client: &BaseClient, name: &str) -> Result<String, a3grpc::Error> {
-    client.call(&METHOD_GREETER_SAY_HELLO, &request(name)).map(|r| r.get_message().to_owned())
+    client.call(&METHOD_GREETER_SAY_HELLO, &request(name)).map(|r| r.message.to_owned())
 }
 
 /// The folder cargo builds the examples into, next to this test binary's `deps`.

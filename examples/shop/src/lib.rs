@@ -17,15 +17,14 @@ impl UnaryView for GetItem {
     type Response = Item;
 
     fn handle(&self, request: GetItemRequest, _ctx: &mut Context) -> Result<Item, A3Error> {
-        match request.get_sku() {
+        match request.sku.as_str() {
             "" => Err(A3Error::Validation("sku is required".into())),
-            "tea-1" => {
-                let mut item = Item::new();
-                item.set_sku("tea-1".into());
-                item.set_name("Green tea".into());
-                item.set_price_cents(450);
-                Ok(item)
-            }
+            "tea-1" => Ok(Item {
+                sku: "tea-1".into(),
+                name: "Green tea".into(),
+                price_cents: 450,
+                ..Default::default()
+            }),
             sku => Err(A3Error::NotFound(format!("no item {sku}"))),
         }
     }

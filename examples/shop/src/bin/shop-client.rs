@@ -10,10 +10,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let shop = ShopClient::connect(&host, port)?; // generated: a method per RPC
 
     for sku in ["tea-1", "tea-2"] {
-        let mut request = GetItemRequest::new();
-        request.set_sku(sku.into());
+        let request = GetItemRequest { sku: sku.into(), ..Default::default() };
         match shop.get_item(&request) {
-            Ok(item) => println!("{sku}: {} for {} cents", item.get_name(), item.get_price_cents()),
+            Ok(item) => println!("{sku}: {} for {} cents", item.name, item.price_cents),
             Err(Error::A3(A3Error::NotFound(message))) => println!("{sku}: not found ({message})"),
             Err(other) => return Err(other.into()),
         }
