@@ -305,3 +305,46 @@ fn a_request_sent_after_the_call_ended_fails_with_what_ended_it() {
         "the send reports the end of the call, not an invented status: {failed:?}"
     );
 }
+
+/// A View that runs on after its client has gone: told of it, it says so and waits for the
+/// gate.
+struct OutlivesItsClient(Sender<()>, crossbeam_channel::Receiver<()>);
+
+impl ServerStreamingView for OutlivesItsClient {
+    type Request = HelloRequest;
+    type Response = HelloReply;
+    fn handle(&self, _: HelloRequest, out: &mut Responses<HelloReply>, ctx: &mut Context) -> Result<(), A3Error> {
+        out.send(reply("first".into()))?;
+        if ctx.wait_cancelled(Duration::from_secs(60)) {
+            self.0.send(()).unwrap();
+        }
+        let _ = self.1.recv();
+        Ok(())
+    }
+}
+
+#[test]
+fn a_stream_holds_its_slot_until_its_view_returns_even_after_its_client_has_gone() {
+    let (gone_tx, gone) = unbounded();
+    let (open, gate) = unbounded::<()>();
+    let server = start(
+        conf(vec![Servicer::new()
+            .server_streaming(&SERVER_STREAM, OutlivesItsClient(gone_tx, gate))
+            .unary(&METHOD_GREETER_SAY_HELLO, hello::SayHello)])
+        .maximum_concurrent_rpcs(1),
+    );
+    let client = client(&server);
+    let mut stream = client.server_streaming(&SERVER_STREAM, &request("x"), &CallOptions::new()).unwrap();
+    assert_eq!(stream.next().unwrap().unwrap().message, "first");
+    stream.cancel();
+    gone.recv_timeout(Duration::from_secs(10)).expect("the View learns its client has gone");
+    assert_eq!(
+        say_hello(&client, "while").unwrap_err().code(),
+        Some(Code::RESOURCE_EXHAUSTED),
+        "the View still runs, so its slot is still taken"
+    );
+    drop(open);
+    // The slot is freed on the worker as the View returns, which a call may just precede.
+    let answered = (0..1000).find_map(|_| say_hello(&client, "after").ok());
+    assert_eq!(answered.as_deref(), Some("Hello after!"));
+}

@@ -31,8 +31,8 @@ pub(crate) fn serve_server_streaming<V: ServerStreamingView>(
     let call = rt.call_info(&ctx, Kind::ServerStream);
     call.metrics.received();
     let view = view.clone();
-    start_stream(rt, &ctx, sink, permit, call, None, move |rt, call, tx| {
-        run_stream(rt, call, tx, |responses, ctx| view.handle(request, responses, ctx))
+    start_stream(rt, &ctx, sink, permit, call, None, move |rt, call, tx, permit| {
+        run_stream(rt, call, tx, permit, |responses, ctx| view.handle(request, responses, ctx))
     });
 }
 
@@ -79,8 +79,8 @@ fn serve_request_stream<Req: Send + 'static, Resp: Send + 'static>(
     let Some(permit) = rt.admit() else { return reject(rt, &ctx, kind, sink, requests) };
     let call = rt.call_info(&ctx, kind);
     let (requests, release) = read_ahead(&ctx, requests, &call, rt.stream_idle);
-    start_stream(rt, &ctx, sink, permit, call, Some(release), move |rt, call, tx| {
-        run_stream(rt, call, tx, |responses, ctx| body(requests, responses, ctx))
+    start_stream(rt, &ctx, sink, permit, call, Some(release), move |rt, call, tx, permit| {
+        run_stream(rt, call, tx, permit, |responses, ctx| body(requests, responses, ctx))
     });
 }
 
@@ -140,8 +140,8 @@ async fn yield_once() {
     .await
 }
 
-/// Queues an admitted streaming call's View on the pool and starts the task that writes its
-/// responses. Nothing here blocks.
+/// Queues an admitted streaming call's View on the pool, with its `maximum_concurrent_rpcs`
+/// slot, and starts the task that writes its responses. Nothing here blocks.
 fn start_stream<T, S, J>(
     rt: &Arc<Runtime>,
     ctx: &RpcContext<'_>,
@@ -153,23 +153,27 @@ fn start_stream<T, S, J>(
 ) where
     T: Send + 'static,
     S: StreamSink<T>,
-    J: FnOnce(&Runtime, &Arc<CallInfo>, mpsc::Sender<Out<T>>) + Send + 'static,
+    J: FnOnce(&Runtime, &Arc<CallInfo>, mpsc::Sender<Out<T>>, Permit) + Send + 'static,
 {
     let pumped = call.clone();
     // A small window: the View can be a few messages ahead of the network, never more.
     let (tx, rx) = mpsc::channel(STREAM_WINDOW);
     let worker_rt = rt.clone();
-    // If the pool has stopped, the job (and its sender) is dropped and the pump answers
-    // UNAVAILABLE.
-    let _ = rt.pool.submit(Box::new(move || job(&worker_rt, &call, tx)));
-    ctx.spawn(pump(sink, rx, pumped, permit, release));
+    // If the pool has stopped, the job (its sender and the slot) is dropped and the pump
+    // answers UNAVAILABLE.
+    let _ = rt.pool.submit(Box::new(move || job(&worker_rt, &call, tx, permit)));
+    ctx.spawn(pump(sink, rx, pumped, release));
 }
 
-/// Runs on a worker thread: a streaming View, then the status that ends its call.
+/// Runs on a worker thread: a streaming View, then the status that ends its call. The call's
+/// slot is held while the View runs, whether or not its client is still there, and freed
+/// before the status goes out, so a client that sees the end and calls again at once is not
+/// turned away.
 fn run_stream<T>(
     rt: &Runtime,
     call: &Arc<CallInfo>,
     mut tx: mpsc::Sender<Out<T>>,
+    permit: Permit,
     body: impl FnOnce(&mut Responses<T>, &mut Context) -> Result<(), A3Error>,
 ) {
     let (end, trailers) = match dead_call(rt, call) {
@@ -181,6 +185,7 @@ fn run_stream<T>(
             (end, ctx.take_trailers())
         }
     };
+    drop(permit);
     let _ = futures::executor::block_on(tx.send(Out::End(end, trailers)));
 }
 
@@ -191,7 +196,6 @@ async fn pump<T, S: StreamSink<T>>(
     mut sink: S,
     mut rx: mpsc::Receiver<Out<T>>,
     call: Arc<CallInfo>,
-    permit: Permit,
     release: Option<oneshot::Sender<()>>,
 ) {
     let mut client_gone = false;
@@ -241,14 +245,6 @@ async fn pump<T, S: StreamSink<T>>(
             None => break None,
         }
     };
-    // The View has returned (End comes after it): free its slot before the status goes out,
-    // so a client that sees the end and calls again at once is not turned away.
-    let permit = if end.is_some() {
-        drop(permit);
-        None
-    } else {
-        Some(permit)
-    };
     if !client_gone {
         let _ = match end {
             Some(Ok(())) => sink.close().await,
@@ -260,9 +256,6 @@ async fn pump<T, S: StreamSink<T>>(
         };
     }
     drop(release);
-    // Otherwise the permit is held until the worker has let go of the call.
-    while rx.next().await.is_some() {}
-    drop(permit);
 }
 
 /// grpcio's two streaming sinks, which share their methods but no trait.
