@@ -21,12 +21,18 @@ pub(crate) struct CallInfo {
     /// When the caller's deadline passes, if it set one and the engine can tell.
     pub(crate) deadline_at: Option<Instant>,
     pub(crate) cancelled: Arc<Cancellation>,
+    /// The server's graceful stop, which the View may watch to end a long call itself.
+    pub(crate) stopping: Arc<Stopping>,
     pub(crate) metrics: CallMetrics,
 }
 
 impl CallInfo {
     /// Copies the call out of grpcio's context; `metrics` starts its counters.
-    pub(crate) fn from_rpc(ctx: &grpcio::RpcContext<'_>, metrics: impl FnOnce(&str) -> CallMetrics) -> Arc<CallInfo> {
+    pub(crate) fn from_rpc(
+        ctx: &grpcio::RpcContext<'_>,
+        stopping: &Arc<Stopping>,
+        metrics: impl FnOnce(&str) -> CallMetrics,
+    ) -> Arc<CallInfo> {
         let headers = ctx.request_headers().iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
         let method = String::from_utf8_lossy(ctx.method()).into_owned();
         let deadline = ctx.deadline();
@@ -38,7 +44,29 @@ impl CallInfo {
             deadline,
             deadline_at: deadline_at(deadline),
             cancelled: Arc::new(Cancellation::default()),
+            stopping: stopping.clone(),
         })
+    }
+
+    /// Blocks up to `timeout` or until the call is cancelled or the server begins to stop;
+    /// `true` if one of them happened.
+    pub(crate) fn wait_stopping(&self, timeout: Duration) -> bool {
+        self.stopping.waiters_push(&self.cancelled);
+        let until = Instant::now() + timeout;
+        let mut guard = lock(&self.cancelled.lock);
+        let ended = loop {
+            if self.cancelled.is_set() || self.stopping.is_set() {
+                break true;
+            }
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break false;
+            }
+            guard = wait_timeout(&self.cancelled.wake, guard, left);
+        };
+        drop(guard);
+        self.stopping.waiters_remove(&self.cancelled);
+        ended
     }
 
     pub(crate) fn is_cancelled(&self) -> bool {
@@ -90,6 +118,42 @@ impl Cancellation {
             guard = wait_timeout(&self.wake, guard, left);
         }
         true
+    }
+}
+
+/// A server's graceful stop having begun, set once by the server and read by its Views. A
+/// View waiting for it waits on its own call's condvar ([`CallInfo::wait_stopping`]), listed
+/// here while it waits, so that the stop wakes exactly the Views that wait for it.
+#[derive(Default)]
+pub(crate) struct Stopping {
+    flag: AtomicBool,
+    waiters: Mutex<Vec<Arc<Cancellation>>>,
+}
+
+impl Stopping {
+    /// The stop has begun: every View waiting for it wakes.
+    pub(crate) fn begin(&self) {
+        self.flag.store(true, Ordering::Release);
+        for call in lock(&self.waiters).iter() {
+            // Taken so that a View between its check of the flag and its wait cannot miss this.
+            let _guard = lock(&call.lock);
+            call.wake.notify_all();
+        }
+    }
+
+    pub(crate) fn is_set(&self) -> bool {
+        self.flag.load(Ordering::Acquire)
+    }
+
+    fn waiters_push(&self, call: &Arc<Cancellation>) {
+        lock(&self.waiters).push(call.clone());
+    }
+
+    fn waiters_remove(&self, call: &Arc<Cancellation>) {
+        let mut waiters = lock(&self.waiters);
+        if let Some(at) = waiters.iter().position(|c| Arc::ptr_eq(c, call)) {
+            waiters.swap_remove(at);
+        }
     }
 }
 

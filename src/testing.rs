@@ -86,7 +86,7 @@ use std::time::Duration;
 
 use grpcio::{Deadline, Metadata};
 
-use crate::call::{CallInfo, Cancellation};
+use crate::call::{CallInfo, Cancellation, Stopping};
 use crate::client::BaseClient;
 use crate::conf::Conf;
 use crate::metrics::detached_call;
@@ -103,6 +103,7 @@ pub struct ContextBuilder {
     headers: Vec<(String, Vec<u8>)>,
     timeout: Option<Duration>,
     cancelled: bool,
+    stopping: bool,
 }
 
 /// A [`Context`] for a View under test: method `/test/call`, peer `ipv4:127.0.0.1:1`, no
@@ -114,6 +115,7 @@ pub fn context() -> ContextBuilder {
         headers: Vec::new(),
         timeout: None,
         cancelled: false,
+        stopping: false,
     }
 }
 
@@ -148,6 +150,13 @@ impl ContextBuilder {
         self
     }
 
+    /// A call on a server whose graceful stop has begun: `is_stopping()` is true and
+    /// `wait_stopping` returns at once.
+    pub fn stopping(mut self) -> ContextBuilder {
+        self.stopping = true;
+        self
+    }
+
     /// The context.
     pub fn build(self) -> Context {
         // A span whose seconds are i64::MAX is the core's infinite future: no deadline.
@@ -156,6 +165,10 @@ impl ContextBuilder {
         let cancelled = Arc::new(Cancellation::default());
         if self.cancelled {
             cancelled.set();
+        }
+        let stopping = Arc::new(Stopping::default());
+        if self.stopping {
+            stopping.begin();
         }
         let traceparent = self.headers.iter().find(|(key, _)| key == TRACEPARENT);
         let trace = CallTrace::detached(traceparent.and_then(|(_, value)| std::str::from_utf8(value).ok()));
@@ -167,6 +180,7 @@ impl ContextBuilder {
             deadline: Deadline::from(span),
             deadline_at: self.timeout.and_then(|t| std::time::Instant::now().checked_add(t)),
             cancelled,
+            stopping,
         };
         Context::new(&Arc::new(call))
     }

@@ -145,10 +145,49 @@ impl Context {
         self.call.deadline_at.map(|at| at.saturating_duration_since(Instant::now()))
     }
 
-    /// Whether the caller has gone: it cancelled, its deadline passed, or the server is
-    /// stopping. A long View should check this and return early.
+    /// Whether the caller has gone: it cancelled, its deadline passed, or the server's stop
+    /// cut the call off at the end of its grace period. A long View should check this and
+    /// return early.
     pub fn is_cancelled(&self) -> bool {
         self.call.cancelled.is_set() || self.call.deadline.exceeded()
+    }
+
+    /// Whether the server has begun a graceful stop. In-flight calls still have the grace
+    /// period, but a View that would run for ever (a watch stream) should end now: the
+    /// client then gets the status the View returns, not UNAVAILABLE when the grace is over.
+    pub fn is_stopping(&self) -> bool {
+        self.call.stopping.is_set()
+    }
+
+    /// Blocks up to `timeout`, or until the server begins to stop or the call is cancelled;
+    /// `true` if one of those happened. The loop of a View that sends updates until told to
+    /// stop:
+    ///
+    /// ```
+    /// # use a3grpc::{A3Error, Context, Responses, ServerStreamingView};
+    /// # use a3grpc_examples::hello::{self, HelloReply, HelloRequest};
+    /// # use std::time::Duration;
+    /// struct Watch;
+    ///
+    /// impl ServerStreamingView for Watch {
+    ///     type Request = HelloRequest;
+    ///     type Response = HelloReply;
+    ///     fn handle(&self, _: HelloRequest, out: &mut Responses<HelloReply>, ctx: &mut Context)
+    ///         -> Result<(), A3Error> {
+    ///         while !ctx.wait_stopping(Duration::from_secs(1)) {
+    ///             out.send(hello::reply("tick".into()))?;
+    ///         }
+    ///         Ok(()) // the client sees the stream end with OK
+    ///     }
+    /// }
+    /// # let mut ctx = a3grpc::testing::context().stopping().build();
+    /// # let mut out = a3grpc::testing::responses();
+    /// # Watch.handle(hello::request("x"), &mut out, &mut ctx)?;
+    /// # assert!(a3grpc::testing::sent(out).is_empty());
+    /// # Ok::<(), A3Error>(())
+    /// ```
+    pub fn wait_stopping(&self, timeout: Duration) -> bool {
+        self.call.wait_stopping(timeout) || self.call.deadline.exceeded()
     }
 
     /// Blocks up to `timeout` or until the call is cancelled, whichever comes first, and

@@ -12,6 +12,7 @@ use a3grpc::error::Code;
 use a3grpc::interceptor::RequestLog;
 use a3grpc::{run_grpc_server, Error};
 use common::*;
+use hello::METHOD_GREETER_SAY_HELLO_STREAM_REPLY;
 
 const CHILD: &str = "A3GRPC_TEST_SERVER_PROCESS";
 
@@ -225,4 +226,41 @@ fn a_server_and_its_client_come_apart_at_once_in_either_order() {
     let slowest = rounds.iter().max().copied().unwrap_or_default();
     println!("60 rounds of call, stop and drop: slowest {slowest:?}");
     assert!(slowest < Duration::from_millis(500), "a stop or a drop waited: {rounds:?}");
+}
+
+/// A watch stream: one "tick", then nothing until the server begins to stop, then "bye".
+struct Watch;
+
+impl a3grpc::ServerStreamingView for Watch {
+    type Request = HelloRequest;
+    type Response = HelloReply;
+    fn handle(
+        &self,
+        _: HelloRequest,
+        out: &mut a3grpc::Responses<HelloReply>,
+        ctx: &mut a3grpc::Context,
+    ) -> Result<(), a3grpc::A3Error> {
+        out.send(reply("tick".into()))?;
+        assert!(!ctx.is_stopping());
+        if ctx.wait_stopping(Duration::from_secs(600)) && ctx.is_stopping() {
+            out.send(reply("bye".into()))?;
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn a_stream_that_watches_for_the_stop_ends_itself_with_ok_inside_the_grace_period() {
+    // Were the View not woken when the stop begins, it would be cut off when the 60 s grace
+    // period is over and the client would see UNAVAILABLE, not "bye" and OK.
+    let servicer = a3grpc::Servicer::new().server_streaming(&METHOD_GREETER_SAY_HELLO_STREAM_REPLY, Watch);
+    let server = start(conf(vec![servicer]).graceful_shutdown(Duration::from_secs(60)));
+    let client = client(&server);
+    let mut replies =
+        client.server_streaming(&METHOD_GREETER_SAY_HELLO_STREAM_REPLY, &request("w"), &Default::default()).unwrap();
+    assert_eq!(replies.next().unwrap().unwrap().message, "tick");
+    let stopping = thread::spawn(move || server.shutdown());
+    let rest: Vec<String> = replies.map(|r| r.map(|r| r.message)).collect::<Result<_, _>>().unwrap();
+    assert_eq!(rest, ["bye"]);
+    stopping.join().unwrap();
 }

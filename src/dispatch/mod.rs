@@ -33,7 +33,7 @@ use grpcio::{
 pub(crate) use pool::{Pool, Submitter};
 pub(crate) use stream::{serve_bidi, serve_client_streaming, serve_server_streaming};
 
-use crate::call::{server_trace, CallInfo};
+use crate::call::{server_trace, CallInfo, Stopping};
 use crate::error::{A3Error, Code, StatusCodes};
 use crate::interceptor::{Interceptor, Outcome};
 use crate::metrics::{Kind, Metrics};
@@ -52,6 +52,8 @@ pub(crate) struct Runtime {
     stream_idle: Option<Duration>,
     // Set when a stop's grace period is over and the calls still running are cancelled.
     cut_off: AtomicBool,
+    // Set when a graceful stop begins, for Views that end long calls themselves.
+    stopping: Arc<Stopping>,
 }
 
 impl Runtime {
@@ -71,7 +73,13 @@ impl Runtime {
             metrics,
             stream_idle,
             cut_off: AtomicBool::new(false),
+            stopping: Arc::default(),
         }
+    }
+
+    /// A graceful stop has begun: Views see `Context::is_stopping`, and those waiting for it wake.
+    pub(crate) fn begin_stopping(&self) {
+        self.stopping.begin();
     }
 
     /// Marks the calls still running as cut off by the stop: their clients get UNAVAILABLE.
@@ -81,7 +89,7 @@ impl Runtime {
 
     /// What the server copies out of an admitted call, its metrics started.
     fn call_info(&self, ctx: &RpcContext<'_>, kind: Kind) -> Arc<CallInfo> {
-        CallInfo::from_rpc(ctx, |method| self.metrics.start(method, kind, server_trace(ctx, method)))
+        CallInfo::from_rpc(ctx, &self.stopping, |method| self.metrics.start(method, kind, server_trace(ctx, method)))
     }
 
     /// Admits a call under `maximum_concurrent_rpcs`, or says no.
@@ -233,7 +241,7 @@ pub(super) fn reject<S: Fail>(rt: &Runtime, ctx: &RpcContext<'_>, kind: Kind, si
     rt.metrics.refused(&metrics);
     // Copying the call's metadata is only worth it when an interceptor will look at it.
     if !rt.interceptors.is_empty() {
-        rt.refused(&CallInfo::from_rpc(ctx, |_| metrics), &status);
+        rt.refused(&CallInfo::from_rpc(ctx, &rt.stopping, |_| metrics), &status);
     }
     ctx.spawn(sink.fail_with(status).map(move |_| drop(requests)));
 }

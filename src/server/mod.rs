@@ -203,14 +203,17 @@ impl Server {
     }
 
     /// Stops accepting calls, lets in-flight calls finish for up to `grace`, then cancels the
-    /// rest. Views still running after that see [`Context::is_cancelled`](crate::Context::is_cancelled) and their replies
-    /// are discarded.
+    /// rest. Views see [`Context::is_stopping`](crate::Context::is_stopping) from the start, so a
+    /// long stream can end itself with the status it chooses; those still running after the
+    /// grace period see [`Context::is_cancelled`](crate::Context::is_cancelled) and their
+    /// replies are discarded.
     pub fn shutdown_within(mut self, grace: Duration) {
         self.stop(grace);
     }
 
     fn stop(&mut self, grace: Duration) {
         let Some(mut grpc) = self.grpc.take() else { return };
+        self.rt.begin_stopping();
         if let Some(health) = &self.health {
             // Health watchers (load balancers) learn at once that this server is going.
             health.stopping();
