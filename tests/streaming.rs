@@ -348,3 +348,63 @@ fn a_stream_holds_its_slot_until_its_view_returns_even_after_its_client_has_gone
     let answered = (0..1000).find_map(|_| say_hello(&client, "after").ok());
     assert_eq!(answered.as_deref(), Some("Hello after!"));
 }
+
+/// Reads the whole request stream, answering each request, and reports how it ended: after
+/// how many messages, and with `None` (half-closed) or an error.
+struct Reader(Sender<(usize, Option<StreamError>)>);
+
+impl BidiView for Reader {
+    type Request = HelloRequest;
+    type Response = HelloReply;
+    fn handle(
+        &self,
+        requests: Requests<HelloRequest>,
+        out: &mut Responses<HelloReply>,
+        _: &mut Context,
+    ) -> Result<(), A3Error> {
+        let mut count = 0;
+        for request in requests {
+            match request {
+                Ok(request) => {
+                    count += 1;
+                    let _ = out.send(reply(request.name));
+                }
+                Err(err) => {
+                    self.0.send((count, Some(err))).unwrap();
+                    return Ok(());
+                }
+            }
+        }
+        self.0.send((count, None)).unwrap();
+        Ok(())
+    }
+}
+
+#[test]
+fn a_view_tells_a_cancelled_request_stream_from_a_half_closed_one_every_time() {
+    let (tx, endings) = unbounded();
+    let server = start(conf(vec![Servicer::new().bidi(&BIDI, Reader(tx))]));
+    let client = client(&server);
+    for round in 0..50 {
+        let (mut requests, mut replies) = client.bidi(&BIDI, &CallOptions::new()).unwrap();
+        for name in names(3) {
+            requests.send(name).unwrap();
+        }
+        // Every request has reached the View before the call ends, one way or the other.
+        for _ in 0..3 {
+            replies.next().unwrap().unwrap();
+        }
+        let cancel = round % 2 == 0;
+        if cancel {
+            replies.cancel();
+        } else {
+            requests.finish();
+        }
+        let (count, ending) = endings.recv_timeout(Duration::from_secs(10)).unwrap();
+        if cancel {
+            assert_eq!(ending, Some(StreamError::Cancelled), "round {round}: a cancel after {count} requests");
+        } else {
+            assert_eq!((count, ending), (3, None), "round {round}: a half-close");
+        }
+    }
+}

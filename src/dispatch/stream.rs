@@ -93,25 +93,14 @@ fn read_ahead<T: Send + 'static>(
     call: &Arc<CallInfo>,
     idle: Option<std::time::Duration>,
 ) -> (Requests<T>, oneshot::Sender<()>) {
-    let cancelled = call.cancelled.clone();
     let counted = call.clone();
     let (mut tx, rx) = mpsc::channel(STREAM_WINDOW);
     let (release, released) = oneshot::channel::<()>();
     ctx.spawn(async move {
         loop {
-            let item = match stream.next().await {
-                Some(item) => item,
-                None => {
-                    // A cancelled call also ends its request stream, as a half-close would.
-                    // Its close event is usually right behind in the queue: let it through,
-                    // then tell the View which ending this was.
-                    yield_once().await;
-                    if !cancelled.is_set() {
-                        return;
-                    }
-                    Err(grpcio::Error::RpcFinished(None))
-                }
-            };
+            // The engine ends a stream the client cancelled with an error, a half-closed
+            // one with `None`.
+            let Some(item) = stream.next().await else { return };
             let failed = item.is_err();
             if !failed {
                 counted.metrics.received();
@@ -124,20 +113,6 @@ fn read_ahead<T: Send + 'static>(
         }
     });
     (Requests::new(rx, call.cancelled.clone(), idle), release)
-}
-
-/// Lets the I/O thread handle what is already queued before this task goes on.
-async fn yield_once() {
-    let mut yielded = false;
-    poll_fn(|cx| {
-        if yielded {
-            return Poll::Ready(());
-        }
-        yielded = true;
-        cx.waker().wake_by_ref();
-        Poll::Pending
-    })
-    .await
 }
 
 /// Queues an admitted streaming call's View on the pool, with its `maximum_concurrent_rpcs`
