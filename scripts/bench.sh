@@ -11,5 +11,5 @@ source scripts/setup.sh --python
 
 build_quietly --examples
 say "building the tonic reference server (bench/tonic)"
-cargo build --release --quiet --manifest-path bench/tonic/Cargo.toml
+cargo build --release --quiet --manifest-path bench/tonic/Cargo.toml --target-dir "$(target_dir)"
 CARGO_MANIFEST_DIR="$PWD" "$(target_dir)/release/examples/bench" compare --out bench "$@"
