@@ -1,6 +1,7 @@
 //! The state of one call, shared by the View's [`Context`](crate::Context) on a worker and the
-//! dispatch on the I/O thread: what the call is, whether its caller has gone, the response
-//! metadata on its way out, and what a streaming View's worker hands to the I/O thread.
+//! dispatch on the I/O thread: what the call is, whether its caller has gone or its server is
+//! stopping, the response metadata on its way out, and what a streaming View's worker hands
+//! to the I/O thread.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
