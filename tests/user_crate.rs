@@ -49,9 +49,14 @@ fn build_user_crate(dir: &str) -> Built {
 }
 
 /// A folder of links to every program on this `PATH` but `protoc*`, as a `PATH`: a machine
-/// where protoc was never installed.
+/// where protoc was never installed. Made once per test run: the user crates build at once.
 fn path_without_protoc(target_dir: &Path) -> PathBuf {
-    let dir = target_dir.join("path-without-protoc");
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| links_but_protoc(&target_dir.join("path-without-protoc"))).clone()
+}
+
+fn links_but_protoc(dir: &Path) -> PathBuf {
+    let dir = dir.to_path_buf();
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("make the PATH folder");
     let path = std::env::var_os("PATH").unwrap_or_default();
