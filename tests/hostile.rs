@@ -23,7 +23,6 @@ mod common;
 
 use std::os::unix::process::CommandExt;
 use std::process::Command;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -84,22 +83,22 @@ fn attack_server(mode: &'static str, extra: &str, configure: impl FnOnce(&mut Co
     let mut command = python_script("hostile.py");
     command.args(["127.0.0.1", &server.port.to_string(), ATTACK_SECONDS, mode]);
     let mut attacker = Peer::spawn(command);
-    let attacking = AtomicBool::new(true);
+    // Dropped when the attack is over, which ends the sampler's wait at once.
+    let (attacking, over) = crossbeam_channel::bounded::<()>(0);
     let (mut answered, mut attempted) = (0u64, 0u64);
     let peak = std::thread::scope(|scope| {
-        let sampler = scope.spawn(|| {
+        let sampler = scope.spawn(move || {
             let mut peak = before;
-            while attacking.load(Ordering::Relaxed) {
+            while over.recv_timeout(RSS_INTERVAL) == Err(crossbeam_channel::RecvTimeoutError::Timeout) {
                 peak = peak.max(rss_kib(pid));
-                std::thread::sleep(RSS_INTERVAL);
             }
-            peak
+            peak.max(rss_kib(pid))
         });
         while attacker.child.try_wait().expect("poll the attacker").is_none() {
             attempted += 1;
             answered += u64::from(good_call(&client));
         }
-        attacking.store(false, Ordering::Relaxed);
+        drop(attacking);
         sampler.join().expect("the RSS sampler")
     });
     let attacker = attacker.wait_for("ATTACK ");
