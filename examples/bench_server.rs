@@ -75,6 +75,7 @@ fn serve_a3(port: u16, workers: usize, inline: bool, max_streams: Option<i32>) -
     // default limit, which the other servers do not have.
     let mut conf = a3grpc::Conf::new("127.0.0.1", port, vec![servicer])
         .max_workers(workers)
+        .max_stream_workers(workers)
         .health(false)
         .option("grpc.max_allowed_incoming_connections", 10_000);
     if let Some(limit) = max_streams {

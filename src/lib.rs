@@ -85,8 +85,9 @@
 //! `grpc_server_msg_sent_total` and the `grpc_server_handling_seconds` histogram (from the call's
 //! arrival, so time waiting for a worker counts). `handled` has one more label, `a3_error`, the
 //! a3 error name (`NotFoundError`, `ServerUnknownError`, empty for other endings), whatever
-//! `patch_status_code` sends. The worker pool's load: `a3grpc_pool_workers`,
-//! `a3grpc_pool_busy_workers`, `a3grpc_pool_queued_calls`, `a3grpc_server_refused_total` (over
+//! `patch_status_code` sends. The worker pools' load, labelled `pool="unary"` or
+//! `pool="stream"`: `a3grpc_pool_workers`, `a3grpc_pool_busy_workers`,
+//! `a3grpc_pool_queued_calls`; and `a3grpc_server_refused_total` (over
 //! `maximum_concurrent_rpcs`) and `a3grpc_server_dropped_total` (died while waiting).
 //! `metrics_port = 9100` serves them at `http://host:9100/metrics` (a small blocking HTTP
 //! server on a thread of its own); with several processes, worker *i* serves its own on
@@ -147,6 +148,16 @@
 //! - **A proxy in front** (Envoy, nginx `grpc_pass`, a cloud L7 load balancer) balances per call
 //!   and is the place for TLS termination and HTTP/2 limits towards untrusted clients (see the README's Security). a3 errors pass through proxies unchanged: they are ordinary status and
 //!   `grpc-message` trailers.
+//!
+//! # Threads
+//!
+//! A server runs its Views on `max_workers` threads (unary) and `max_stream_workers` threads
+//! (streams), and moves bytes on `io_threads` of its own (`a3grpc-worker-*`, `a3grpc-stream-*`,
+//! `a3grpc-io*`); the process's clients share one I/O thread (`a3grpc-client*`). Each ends with
+//! what owns it: the server's when it stops, the clients' when the last client (and its last
+//! call) is gone. The gRPC core starts a few threads of its own (its timers and network
+//! polling) the first time a server or client starts, and keeps them for the life of the
+//! process, as it does in every gRPC program.
 //!
 //! # Differences from the Python original
 //!

@@ -11,7 +11,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 use crate::error::{A3Error, Code};
@@ -130,41 +130,49 @@ fn encode(families: &[prometheus::proto::MetricFamily]) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// A server's metrics: its calls, and its worker pool's load.
+/// A server's metrics: its calls, and its worker pools' load.
 pub(crate) struct Metrics {
     pub(crate) calls: Arc<Calls>,
     refused: IntCounter,
     dropped: IntCounter,
-    workers: IntGauge,
-    busy_workers: IntGauge,
-    queued: IntGauge,
+    busy_workers: IntGaugeVec,
+    queued: IntGaugeVec,
     /// Read when scraped.
-    pool: PoolLoad,
+    pools: Vec<PoolLoad>,
 }
 
-/// The pool's load, read when scraped: the workers running a View, as the pool counts them,
-/// and the length of its queue.
+/// A worker pool's load, read when scraped: the workers running a View, as the pool counts
+/// them, and the length of its queue. `name` is the `pool` label: `unary` or `stream`.
 #[derive(Clone)]
 pub(crate) struct PoolLoad {
+    pub(crate) name: &'static str,
+    pub(crate) workers: usize,
     pub(crate) busy: Arc<AtomicUsize>,
     pub(crate) queued: Arc<dyn Fn() -> usize + Send + Sync>,
 }
 
 impl Metrics {
-    pub(crate) fn new(max_workers: usize, pool: PoolLoad) -> Result<Metrics, prometheus::Error> {
+    pub(crate) fn new(pools: Vec<PoolLoad>) -> Result<Metrics, prometheus::Error> {
         let calls = Arc::new(Calls::new("server")?);
         let registry = &calls.registry;
-        let gauge = |name: &str, help: &str| -> Result<IntGauge, prometheus::Error> {
-            let gauge = IntGauge::new(name, help)?;
-            registry.register(Box::new(gauge.clone()))?;
-            Ok(gauge)
+        let gauges = |name: &str, help: &str| -> Result<IntGaugeVec, prometheus::Error> {
+            let gauges = IntGaugeVec::new(Opts::new(name, help), &["pool"])?;
+            registry.register(Box::new(gauges.clone()))?;
+            Ok(gauges)
         };
         let counter = |name: &str, help: &str| -> Result<IntCounter, prometheus::Error> {
             let counter = IntCounter::new(name, help)?;
             registry.register(Box::new(counter.clone()))?;
             Ok(counter)
         };
-        let metrics = Metrics {
+        let workers = gauges(
+            "a3grpc_pool_workers",
+            "Worker threads that run Views: max_workers (pool=\"unary\"), max_stream_workers (pool=\"stream\")",
+        )?;
+        for pool in &pools {
+            workers.with_label_values(&[pool.name]).set(gauge_value(pool.workers));
+        }
+        Ok(Metrics {
             refused: counter(
                 "a3grpc_server_refused_total",
                 "Calls refused with RESOURCE_EXHAUSTED over maximum_concurrent_rpcs",
@@ -173,14 +181,11 @@ impl Metrics {
                 "a3grpc_server_dropped_total",
                 "Calls dropped unrun because their caller left or their deadline passed while they waited",
             )?,
-            workers: gauge("a3grpc_pool_workers", "Worker threads that run Views (max_workers)")?,
-            busy_workers: gauge("a3grpc_pool_busy_workers", "Workers running a View now")?,
-            queued: gauge("a3grpc_pool_queued_calls", "Calls waiting for a worker")?,
+            busy_workers: gauges("a3grpc_pool_busy_workers", "Workers running a View now")?,
+            queued: gauges("a3grpc_pool_queued_calls", "Calls waiting for a worker")?,
             calls,
-            pool,
-        };
-        metrics.workers.set(i64::try_from(max_workers).unwrap_or(i64::MAX));
-        Ok(metrics)
+            pools,
+        })
     }
 
     /// Counts a call that starts.
@@ -202,12 +207,18 @@ impl Metrics {
 
     /// The server's metrics and those of the process's clients, in the Prometheus text format.
     pub(crate) fn text(&self) -> String {
-        self.busy_workers.set(i64::try_from(self.pool.busy.load(Ordering::Relaxed)).unwrap_or(i64::MAX));
-        self.queued.set(i64::try_from((self.pool.queued)()).unwrap_or(i64::MAX));
+        for pool in &self.pools {
+            self.busy_workers.with_label_values(&[pool.name]).set(gauge_value(pool.busy.load(Ordering::Relaxed)));
+            self.queued.with_label_values(&[pool.name]).set(gauge_value((pool.queued)()));
+        }
         let mut families = self.calls.registry.gather();
         families.extend(client_calls().registry.gather());
         encode(&families)
     }
+}
+
+fn gauge_value(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
 }
 
 /// One call's counters, and its trace, whose span ends when the call's end is counted.

@@ -16,8 +16,11 @@ fn scrape(port: u16) -> HashMap<String, f64> {
     prometheus_samples(&body)
 }
 
+const UNARY_BUSY: &str = r#"a3grpc_pool_busy_workers{pool="unary"}"#;
+const UNARY_QUEUED: &str = r#"a3grpc_pool_queued_calls{pool="unary"}"#;
+
 fn metrics_server() -> Server {
-    start(conf(vec![a3grpc_examples::hello::greeter_servicer()]).max_workers(3).metrics_port(0))
+    start(conf(vec![a3grpc_examples::hello::greeter_servicer()]).max_workers(3).max_stream_workers(2).metrics_port(0))
 }
 
 #[test]
@@ -27,10 +30,13 @@ fn calls_of_every_kind_and_their_errors_are_counted_exactly() {
     let samples = scrape(server.metrics_port().expect("a metrics port"));
     assert_every_kind_counted(&samples, "server");
     let get = |key: &str| samples.get(key).copied().unwrap_or_else(|| panic!("no sample {key}"));
-    assert_eq!(get("a3grpc_pool_busy_workers"), 0.0);
-    assert_eq!(get("a3grpc_pool_queued_calls"), 0.0);
+    for pool in ["unary", "stream"] {
+        assert_eq!(get(&format!(r#"a3grpc_pool_busy_workers{{pool="{pool}"}}"#)), 0.0);
+        assert_eq!(get(&format!(r#"a3grpc_pool_queued_calls{{pool="{pool}"}}"#)), 0.0);
+    }
     assert_eq!(get("a3grpc_server_refused_total"), 0.0);
-    assert_eq!(get("a3grpc_pool_workers"), 3.0);
+    assert_eq!(get(r#"a3grpc_pool_workers{pool="unary"}"#), 3.0);
+    assert_eq!(get(r#"a3grpc_pool_workers{pool="stream"}"#), 2.0);
 }
 
 #[test]
@@ -64,12 +70,12 @@ fn the_pool_load_refused_and_dropped_calls_are_counted() {
     let until_queued = std::time::Instant::now() + std::time::Duration::from_secs(30);
     let loaded = loop {
         let samples = scrape(port);
-        if samples.get("a3grpc_pool_queued_calls") == Some(&1.0) || std::time::Instant::now() > until_queued {
+        if samples.get(UNARY_QUEUED) == Some(&1.0) || std::time::Instant::now() > until_queued {
             break samples;
         }
     };
-    assert_eq!(loaded["a3grpc_pool_busy_workers"], 1.0);
-    assert_eq!(loaded["a3grpc_pool_queued_calls"], 1.0);
+    assert_eq!(loaded[UNARY_BUSY], 1.0);
+    assert_eq!(loaded[UNARY_QUEUED], 1.0);
     assert_eq!(waiting.join().unwrap().unwrap_err().code(), Some(a3grpc::error::Code::DEADLINE_EXCEEDED));
     // A third is over maximum_concurrent_rpcs. Sent on the same connection after the client
     // reset the waiting call at its deadline, it is answered only once the server has read
@@ -98,8 +104,8 @@ fn the_pool_load_refused_and_dropped_calls_are_counted() {
     assert_eq!(ended(&samples, "OK"), 1.0);
     assert_eq!(ended(&samples, "ResourceExhausted"), 1.0);
     assert_eq!(samples[&format!("grpc_server_started_total{{{unary}}}")], 3.0);
-    assert_eq!(samples["a3grpc_pool_busy_workers"], 0.0);
-    assert_eq!(samples["a3grpc_pool_queued_calls"], 0.0);
+    assert_eq!(samples[UNARY_BUSY], 0.0);
+    assert_eq!(samples[UNARY_QUEUED], 0.0);
 }
 
 #[test]

@@ -580,21 +580,21 @@ fn a_client_that_never_finishes_its_requests_does_not_lock_others_out() {
 
 #[test]
 fn a_streaming_call_whose_client_sends_nothing_ends_after_the_idle_time() {
-    // One worker, taken by a client-streaming call whose client sends half a request and
-    // then nothing: after the conf's idle time its View is told, the call ends with
-    // DEADLINE_EXCEEDED, and the worker serves others again.
+    // One stream worker, taken by a client-streaming call whose client sends half a request
+    // and then nothing: after the conf's idle time its View is told, the call ends with
+    // DEADLINE_EXCEEDED, and the worker serves other streams again.
     let servicer = hello::greeter_servicer();
-    let server = start(conf(vec![servicer]).max_workers(1).stream_idle_timeout(Duration::from_millis(300)));
+    let server = start(conf(vec![servicer]).max_stream_workers(1).stream_idle_timeout(Duration::from_millis(300)));
     let mut slow = python_script("slow_client.py");
     slow.args(["127.0.0.1", &server.port().to_string(), "/Greeter/say_stream_hello_reply", "1"]);
     let mut slow = Peer::spawn(slow);
     slow.wait_for("HELD 1");
-    let next = client(&server).call_with(
-        &METHOD_GREETER_SAY_HELLO,
-        &request("next"),
+    let next = client(&server).client_streaming(
+        &hello::METHOD_GREETER_SAY_STREAM_HELLO_REPLY,
+        [request("a"), request("b")],
         &CallOptions::new().timeout(Duration::from_secs(20)),
     );
-    assert_eq!(next.unwrap().message, "Hello next!", "the worker is free again");
+    assert_eq!(next.unwrap().message, "Hello 2 times!", "the worker is free again");
     let metrics = server.metrics_text();
     let ended = metrics
         .lines()

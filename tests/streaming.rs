@@ -154,17 +154,18 @@ fn a_client_that_cancels_mid_stream_is_seen_by_the_view_and_frees_its_worker() {
         conf(vec![Servicer::new()
             .server_streaming(&SERVER_STREAM, Endless(tx))
             .unary(&METHOD_GREETER_SAY_HELLO, hello::SayHello)])
-        .max_workers(1),
+        .max_stream_workers(1),
     );
     let client = client(&server);
-    let mut replies = client.server_streaming(&SERVER_STREAM, &request("x"), &CallOptions::new()).unwrap();
-    for _ in 0..10 {
-        assert_eq!(replies.next().unwrap().unwrap().message, "more");
+    for round in 0..2 {
+        let mut replies = client.server_streaming(&SERVER_STREAM, &request("x"), &CallOptions::new()).unwrap();
+        for _ in 0..10 {
+            assert_eq!(replies.next().unwrap().unwrap().message, "more", "round {round}: the only worker is free");
+        }
+        replies.cancel();
+        drop(replies);
+        assert_eq!(ended.recv_timeout(Duration::from_secs(10)).unwrap(), Err(StreamError::Cancelled));
     }
-    replies.cancel();
-    drop(replies);
-    assert_eq!(ended.recv_timeout(Duration::from_secs(10)).unwrap(), Err(StreamError::Cancelled));
-    assert_eq!(say_hello(&client, "again").unwrap(), "Hello again!", "the only worker is free");
 }
 
 /// Waits for requests that never come; reports what it saw.
@@ -238,6 +239,39 @@ impl ServerStreamingView for Held {
         self.0.send(()).unwrap();
         let _ = self.1.recv();
         Ok(())
+    }
+}
+
+#[test]
+fn open_streams_beyond_the_unary_workers_never_delay_a_unary_call() {
+    let (started_tx, started) = unbounded();
+    let (open, gate) = unbounded::<()>();
+    let server = start(
+        conf(vec![Servicer::new()
+            .server_streaming(&SERVER_STREAM, Held(started_tx, gate))
+            .unary(&METHOD_GREETER_SAY_HELLO, hello::SayHello)])
+        .max_workers(1)
+        .max_stream_workers(3),
+    );
+    let client = client(&server);
+    let patient = CallOptions::new().timeout(Duration::from_secs(10));
+    let streams: Vec<_> = (0..3)
+        .map(|_| {
+            let mut stream = client.server_streaming(&SERVER_STREAM, &request("x"), &patient).unwrap();
+            assert_eq!(stream.next().unwrap().unwrap().message, "first", "each stream has a worker of its own");
+            stream
+        })
+        .collect();
+    for _ in 0..3 {
+        started.recv_timeout(Duration::from_secs(10)).unwrap();
+    }
+    let reply = client
+        .call_with(&METHOD_GREETER_SAY_HELLO, &request("between"), &CallOptions::new().timeout(Duration::from_secs(2)))
+        .unwrap();
+    assert_eq!(reply.message, "Hello between!", "three open streams, one unary worker, and it is free");
+    drop(open);
+    for stream in streams {
+        assert_eq!(messages(stream).unwrap(), Vec::<String>::new(), "each stream ends OK once let go");
     }
 }
 

@@ -42,7 +42,7 @@ mod stream;
 use std::collections::HashSet;
 use std::fmt;
 use std::path::PathBuf;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, Weak};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -57,6 +57,7 @@ use crate::channel::{client_credentials, host_port, options_onto, ChannelOption,
 use crate::error::{Code, Error, ErrorKind, StatusCodes};
 use crate::method::RpcMethod;
 use crate::metrics::{client_calls, CallMetrics, Kind};
+use crate::sync::lock;
 use crate::trace::{CallTrace, Side, TRACEPARENT};
 use crate::wire;
 use stream::Receiver;
@@ -483,11 +484,18 @@ fn request_metadata(pairs: &[(String, Vec<u8>)]) -> Result<Option<Metadata>, Err
     Ok(Some(builder.build()))
 }
 
-/// The gRPC environment (one I/O thread) that every client of the process shares: clients
-/// are cheap to build, and a program with many of them does not grow a thread for each.
+/// The gRPC environment (one I/O thread) that the process's clients share: clients are cheap
+/// to build, and a program with many of them does not grow a thread for each. Each client's
+/// channel holds it; when the last client goes, its thread ends once its calls have.
 fn client_environment() -> Arc<Environment> {
-    static ENV: OnceLock<Arc<Environment>> = OnceLock::new();
-    ENV.get_or_init(|| Arc::new(EnvBuilder::new().cq_count(1).name_prefix("a3grpc-client").build())).clone()
+    static SHARED: Mutex<Weak<Environment>> = Mutex::new(Weak::new());
+    let mut shared = lock(&SHARED);
+    if let Some(env) = shared.upgrade() {
+        return env;
+    }
+    let env = Arc::new(EnvBuilder::new().cq_count(1).name_prefix("a3grpc-client").build());
+    *shared = Arc::downgrade(&env);
+    env
 }
 
 pub(crate) fn to_pairs(metadata: &Metadata) -> Headers {

@@ -121,7 +121,8 @@ impl From<String> for ServicerMappings {
 /// |---|---|---|
 /// | `host`, `port` | address to bind; port 0 picks a free port | required |
 /// | `servicer_mappings` | registered name of the Servicers to serve | required |
-/// | `max_workers` | threads that run Views | min(32, CPUs + 4) |
+/// | `max_workers` | threads that run unary Views | min(32, CPUs + 4) |
+/// | `max_stream_workers` | threads that run streaming Views, apart from the unary ones: a stream holds its thread for its whole life, so open streams never leave unary calls waiting; streams over this many wait for one to end (not in the original, where streams share `max_workers`) | min(32, CPUs + 4) |
 /// | `maximum_concurrent_rpcs` | calls in flight before new ones fail with RESOURCE_EXHAUSTED | unlimited |
 /// | `server_key`, `server_cert`, `ca_cert` | PEM paths for TLS; relative ones are read from the conf file's folder ([`Conf::from_file`]) | plaintext |
 /// | `tls_reload` | read those files again when they change: new connections get the new certificate, open ones keep theirs, a file that cannot be used is logged and the certificate in use kept (not in the original) | `false` |
@@ -164,6 +165,8 @@ pub struct Conf {
     pub(crate) port: u16,
     #[serde(default = "default_max_workers", deserialize_with = "de::positive")]
     pub(crate) max_workers: usize,
+    #[serde(default = "default_max_workers", deserialize_with = "de::positive")]
+    pub(crate) max_stream_workers: usize,
     #[serde(default, deserialize_with = "de::optional_positive")]
     pub(crate) maximum_concurrent_rpcs: Option<usize>,
     #[serde(deserialize_with = "de::mappings_name")]
@@ -229,6 +232,7 @@ impl Conf {
             host: host.into(),
             port,
             max_workers: default_max_workers(),
+            max_stream_workers: default_max_workers(),
             maximum_concurrent_rpcs: None,
             servicer_mappings: servicer_mappings.into(),
             server_key: None,
@@ -372,6 +376,9 @@ impl Conf {
         if self.max_workers == 0 {
             return Err(ConfError::invalid("max_workers", "must be at least 1"));
         }
+        if self.max_stream_workers == 0 {
+            return Err(ConfError::invalid("max_stream_workers", "must be at least 1"));
+        }
         if self.io_threads == Some(0) {
             return Err(ConfError::invalid("io_threads", "must be at least 1 (leave it unset for half the CPUs)"));
         }
@@ -392,9 +399,25 @@ impl Conf {
         Ok(self)
     }
 
-    /// Sets the number of threads that run Views.
+    /// Sets the number of threads that run unary Views.
     pub fn max_workers(mut self, n: usize) -> Conf {
         self.max_workers = n;
+        self
+    }
+
+    /// Sets the number of threads that run streaming Views. Each open stream holds one until
+    /// its View returns; streams over this many wait for a thread (or, with
+    /// [`maximum_concurrent_rpcs`](Conf::maximum_concurrent_rpcs), are refused). Unary calls
+    /// have their own [`max_workers`](Conf::max_workers), so open streams never delay them.
+    ///
+    /// ```
+    /// use a3grpc::{Conf, Servicer};
+    ///
+    /// let conf = Conf::new("127.0.0.1", 0, Vec::<Servicer>::new()).max_workers(8).max_stream_workers(64);
+    /// # let _ = conf;
+    /// ```
+    pub fn max_stream_workers(mut self, n: usize) -> Conf {
+        self.max_stream_workers = n;
         self
     }
 

@@ -30,7 +30,7 @@ use grpcio::{
     ClientStreamingSink, ClientStreamingSinkResult, Metadata, RequestStream, RpcContext, RpcStatus, UnarySink,
 };
 
-pub(crate) use pool::{Pool, Submitter};
+pub(crate) use pool::{Pools, Submitter};
 pub(crate) use stream::{serve_bidi, serve_client_streaming, serve_server_streaming};
 
 use crate::call::{server_trace, CallInfo, Stopping};
@@ -40,10 +40,13 @@ use crate::metrics::{Kind, Metrics};
 use crate::view::{Context, UnaryView};
 use crate::wire;
 
-/// What every call handler shares: the pool, the admission limit, the error codes, the
+/// What every call handler shares: the pools, the admission limit, the error codes, the
 /// interceptors and the metrics.
 pub(crate) struct Runtime {
+    // Unary Views' workers.
     pool: Submitter,
+    // Streaming Views' workers: a stream holds one for its whole life.
+    streams: Submitter,
     limit: Option<Limit>,
     codes: StatusCodes,
     interceptors: Vec<Arc<dyn Interceptor>>,
@@ -58,7 +61,7 @@ pub(crate) struct Runtime {
 
 impl Runtime {
     pub(crate) fn new(
-        pool: Submitter,
+        (pool, streams): (Submitter, Submitter),
         maximum_concurrent_rpcs: Option<usize>,
         codes: StatusCodes,
         interceptors: Vec<Arc<dyn Interceptor>>,
@@ -67,6 +70,7 @@ impl Runtime {
     ) -> Runtime {
         Runtime {
             pool,
+            streams,
             limit: maximum_concurrent_rpcs.map(Limit::new),
             codes,
             interceptors,

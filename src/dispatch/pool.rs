@@ -1,4 +1,6 @@
-//! The worker pool: exactly `max_workers` threads that run Views.
+//! A worker pool: a fixed set of threads that run Views. A server has two: `max_workers`
+//! threads for unary Views and `max_stream_workers` for streaming ones, since a stream holds
+//! its thread for its whole life and must not leave unary calls waiting behind it.
 //!
 //! Views block, so they must never run on grpcio's completion-queue threads, which do all
 //! network I/O: one slow View there would stall every call on that queue. It counts the
@@ -38,7 +40,8 @@ impl Submitter {
 /// A fixed set of threads fed by one queue. The queue is unbounded on purpose: admission is
 /// decided earlier, by `maximum_concurrent_rpcs`, and a call that waits too long in the queue
 /// is dropped by its deadline check when a worker picks it up.
-pub(crate) struct Pool {
+struct Pool {
+    name: &'static str,
     queue: Sender<Task>,
     workers: Vec<JoinHandle<()>>,
     done: Receiver<()>,
@@ -46,7 +49,9 @@ pub(crate) struct Pool {
 }
 
 impl Pool {
-    pub(crate) fn new(size: usize) -> std::io::Result<Pool> {
+    /// Starts `size` threads named `a3grpc-{threads}-0`, `a3grpc-{threads}-1`, ...; `name` is
+    /// the pool's in the metrics.
+    fn new(size: usize, name: &'static str, threads: &str) -> std::io::Result<Pool> {
         let busy = Arc::new(AtomicUsize::new(0));
         let (queue, jobs) = unbounded::<Task>();
         let (done_tx, done) = unbounded::<()>();
@@ -55,7 +60,7 @@ impl Pool {
             let jobs = jobs.clone();
             let done_tx = done_tx.clone();
             let busy = busy.clone();
-            let handle = thread::Builder::new().name(format!("a3grpc-worker-{i}")).spawn(move || {
+            let handle = thread::Builder::new().name(format!("a3grpc-{threads}-{i}")).spawn(move || {
                 while let Ok(Task::Run(job)) = jobs.recv() {
                     busy.fetch_add(1, Ordering::Relaxed);
                     // A job already turns a View's panic into an error reply; this only keeps
@@ -67,48 +72,35 @@ impl Pool {
             })?;
             workers.push(handle);
         }
-        Ok(Pool { queue, workers, done, busy })
-    }
-
-    pub(crate) fn submitter(&self) -> Submitter {
-        Submitter(self.queue.clone())
+        Ok(Pool { name, queue, workers, done, busy })
     }
 
     /// How many calls the pool is running or holds queued.
-    pub(crate) fn in_flight(&self) -> usize {
-        self.busy.load(std::sync::atomic::Ordering::Relaxed) + self.queue.len()
-    }
-
-    /// [`in_flight`](Pool::in_flight), once it is 0 or `wait` has passed. A worker stays busy
-    /// for a moment after its View returned, while it starts the reply: the core's own
-    /// threads can deliver that reply before the worker is free, so a count taken the
-    /// instant a client has its answer may still include its call.
-    pub(crate) fn in_flight_within(&self, wait: Duration) -> usize {
-        let until = Instant::now() + wait;
-        loop {
-            let running = self.in_flight();
-            if running == 0 || Instant::now() >= until {
-                return running;
-            }
-            thread::sleep(Duration::from_millis(1));
-        }
+    fn in_flight(&self) -> usize {
+        self.busy.load(Ordering::Relaxed) + self.queue.len()
     }
 
     /// The pool's load, for the metrics.
-    pub(crate) fn load(&self) -> PoolLoad {
+    fn load(&self) -> PoolLoad {
         let queue = self.queue.clone();
-        PoolLoad { busy: self.busy.clone(), queued: Arc::new(move || queue.len()) }
+        PoolLoad {
+            name: self.name,
+            workers: self.workers.len(),
+            busy: self.busy.clone(),
+            queued: Arc::new(move || queue.len()),
+        }
     }
 
-    /// Stops the workers once they have run what is queued, and waits for them up to
-    /// `wait`. Workers still busy after that (a View that ignores cancellation) are left to
-    /// finish on their own; they hold no server resources.
-    pub(crate) fn shutdown(self, wait: Duration) -> usize {
-        let Pool { queue, workers, done, .. } = self;
-        for _ in 0..workers.len() {
-            let _ = queue.send(Task::Stop);
+    /// Tells the workers to stop once they have run what is queued.
+    fn stop(&self) {
+        for _ in 0..self.workers.len() {
+            let _ = self.queue.send(Task::Stop);
         }
-        let deadline = Instant::now() + wait;
+    }
+
+    /// Waits for the stopped workers until `deadline`; gives the number still busy then.
+    fn join(self, deadline: Instant) -> usize {
+        let Pool { workers, done, .. } = self;
         let mut left = workers.len();
         while left > 0 {
             match done.recv_deadline(deadline) {
@@ -122,5 +114,53 @@ impl Pool {
             }
         }
         left
+    }
+}
+
+/// A server's two pools: one for unary Views (`max_workers`), one for streaming Views
+/// (`max_stream_workers`).
+pub(crate) struct Pools {
+    unary: Pool,
+    stream: Pool,
+}
+
+impl Pools {
+    pub(crate) fn new(unary: usize, stream: usize) -> std::io::Result<Pools> {
+        Ok(Pools { unary: Pool::new(unary, "unary", "worker")?, stream: Pool::new(stream, "stream", "stream")? })
+    }
+
+    /// Where unary and streaming calls are queued.
+    pub(crate) fn submitters(&self) -> (Submitter, Submitter) {
+        (Submitter(self.unary.queue.clone()), Submitter(self.stream.queue.clone()))
+    }
+
+    /// Both pools' load, for the metrics.
+    pub(crate) fn loads(&self) -> Vec<PoolLoad> {
+        vec![self.unary.load(), self.stream.load()]
+    }
+
+    /// How many calls both pools are running or hold queued, once that is 0 or `wait` has
+    /// passed. A worker stays busy for a moment after its View returned, while it starts the
+    /// reply: the core's own threads can deliver that reply before the worker is free, so a
+    /// count taken the instant a client has its answer may still include its call.
+    pub(crate) fn in_flight_within(&self, wait: Duration) -> usize {
+        let until = Instant::now() + wait;
+        loop {
+            let running = self.unary.in_flight() + self.stream.in_flight();
+            if running == 0 || Instant::now() >= until {
+                return running;
+            }
+            thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// Stops the workers once they have run what is queued, and waits for them up to
+    /// `wait`; gives the number still busy then. Those (a View that ignores cancellation) are
+    /// left to finish on their own; they hold no server resources.
+    pub(crate) fn shutdown(self, wait: Duration) -> usize {
+        let deadline = Instant::now() + wait;
+        self.unary.stop();
+        self.stream.stop();
+        self.unary.join(deadline) + self.stream.join(deadline)
     }
 }

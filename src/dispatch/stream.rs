@@ -115,7 +115,7 @@ fn read_ahead<T: Send + 'static>(
     (Requests::new(rx, call.cancelled.clone(), idle), release)
 }
 
-/// Queues an admitted streaming call's View on the pool, with its `maximum_concurrent_rpcs`
+/// Queues an admitted streaming call's View on the streams' pool, with its `maximum_concurrent_rpcs`
 /// slot, and starts the task that writes its responses. Nothing here blocks.
 fn start_stream<T, S, J>(
     rt: &Arc<Runtime>,
@@ -136,7 +136,7 @@ fn start_stream<T, S, J>(
     let worker_rt = rt.clone();
     // If the pool has stopped, the job (its sender and the slot) is dropped and the pump
     // answers UNAVAILABLE.
-    let _ = rt.pool.submit(Box::new(move || job(&worker_rt, &call, tx, permit)));
+    let _ = rt.streams.submit(Box::new(move || job(&worker_rt, &call, tx, permit)));
     ctx.spawn(pump(sink, rx, pumped, release));
 }
 

@@ -26,7 +26,7 @@ use signals::StopSignals;
 
 use crate::channel::{host_port, ChannelOption};
 use crate::conf::{Conf, ConfError};
-use crate::dispatch::{Pool, Runtime};
+use crate::dispatch::{Pools, Runtime};
 use crate::health::Health;
 use crate::metrics::Metrics;
 
@@ -112,7 +112,7 @@ pub fn run_grpc_server(conf: Conf) -> Result<(), ServerError> {
 /// ```
 pub struct Server {
     grpc: Option<grpcio::Server>,
-    pool: Option<Pool>,
+    pools: Option<Pools>,
     rt: Arc<Runtime>,
     health: Option<Health>,
     metrics: Arc<Metrics>,
@@ -137,7 +137,7 @@ impl Server {
         grpcio::redirect_log();
         let credentials = start::credentials(&conf)?;
         let servicers = start::servicers(&conf)?;
-        let (pool, metrics, rt) = start::runtime(&conf)?;
+        let (pools, metrics, rt) = start::runtime(&conf)?;
         let env = start::io_threads(&conf);
         let (mut grpc, health) = start::register(&conf, &env, &servicers, &rt)?;
         let port = start::bind(&mut grpc, &conf, credentials)?;
@@ -154,7 +154,7 @@ impl Server {
         );
         Ok(Server {
             grpc: Some(grpc),
-            pool: Some(pool),
+            pools: Some(pools),
             rt,
             health,
             metrics,
@@ -167,14 +167,14 @@ impl Server {
     }
 
     /// The server's metrics, in the Prometheus text format: calls started and handled per
-    /// method and status code (and a3 error), messages, handling time, and the worker pool's
+    /// method and status code (and a3 error), messages, handling time, and the worker pools'
     /// load. For serving them yourself; the conf's `metrics_port` serves them over HTTP.
     ///
     /// ```
     /// use a3grpc::{Conf, Server, Servicer};
     ///
     /// let server = Server::start(Conf::new("127.0.0.1", 0, Vec::<Servicer>::new()))?;
-    /// assert!(server.metrics_text().contains("a3grpc_pool_busy_workers 0"));
+    /// assert!(server.metrics_text().contains(r#"a3grpc_pool_busy_workers{pool="unary"} 0"#));
     /// # Ok::<(), a3grpc::server::ServerError>(())
     /// ```
     pub fn metrics_text(&self) -> String {
@@ -234,7 +234,7 @@ impl Server {
             default(grace) => {
                 // The core's own end of the stop may still be on its way with nothing in
                 // flight (a drop gives no grace at all): only Views still running are worth a word.
-                let running = self.pool.as_ref().map_or(0, |pool| pool.in_flight_within(Duration::from_millis(50)));
+                let running = self.pools.as_ref().map_or(0, |pools| pools.in_flight_within(Duration::from_millis(50)));
                 if running > 0 {
                     log::warn!(
                         "a3grpc server on {}: grace period over: cancelling the {running} call(s) still in flight",
@@ -253,8 +253,8 @@ impl Server {
         if let Some(exporter) = self.exporter.take() {
             exporter.stop();
         }
-        if let Some(pool) = self.pool.take() {
-            let busy = pool.shutdown(Duration::from_secs(1));
+        if let Some(pools) = self.pools.take() {
+            let busy = pools.shutdown(Duration::from_secs(1));
             if busy > 0 {
                 log::warn!("{busy} View(s) still running after shutdown; they were told the call is cancelled");
             }

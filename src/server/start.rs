@@ -11,7 +11,7 @@ use grpcio::{ChannelBuilder, EnvBuilder, Environment, ServerBuilder, ServerCrede
 use super::ServerError;
 use crate::channel::{host_port, options_onto, server_credentials, OptionValue, TlsFiles, SO_REUSEPORT};
 use crate::conf::{resolve_interceptors, resolve_mappings, Conf, ConfError, Mappings};
-use crate::dispatch::{Pool, Runtime};
+use crate::dispatch::{Pools, Runtime};
 use crate::health::Health;
 use crate::method::split_path;
 use crate::metrics::Metrics;
@@ -62,21 +62,20 @@ pub(super) fn credentials(conf: &Conf) -> Result<ServerCredentials, ServerError>
     credentials.map_err(|e| ConfError::invalid(e.key, e.message).into())
 }
 
-/// The worker pool, the metrics and the runtime every call handler shares.
-pub(super) fn runtime(conf: &Conf) -> Result<(Pool, Arc<Metrics>, Arc<Runtime>), ServerError> {
+/// The worker pools, the metrics and the runtime every call handler shares.
+pub(super) fn runtime(conf: &Conf) -> Result<(Pools, Arc<Metrics>, Arc<Runtime>), ServerError> {
     let interceptors = resolve_interceptors(&conf.interceptors)?;
-    let pool = Pool::new(conf.max_workers)?;
-    let metrics =
-        Arc::new(Metrics::new(conf.max_workers, pool.load()).map_err(|e| ServerError::Metrics(e.to_string()))?);
+    let pools = Pools::new(conf.max_workers, conf.max_stream_workers)?;
+    let metrics = Arc::new(Metrics::new(pools.loads()).map_err(|e| ServerError::Metrics(e.to_string()))?);
     let rt = Arc::new(Runtime::new(
-        pool.submitter(),
+        pools.submitters(),
         conf.maximum_concurrent_rpcs,
         conf.patch_status_code,
         interceptors,
         metrics.clone(),
         conf.stream_idle_timeout_seconds,
     ));
-    Ok((pool, metrics, rt))
+    Ok((pools, metrics, rt))
 }
 
 /// grpcio's I/O threads. Views run on the pool, so these only move bytes: half the CPUs are
