@@ -12,6 +12,7 @@ use grpcio::{Deadline, Metadata, MetadataBuilder};
 use crate::metrics::CallMetrics;
 use crate::sync::{lock, wait_timeout};
 use crate::trace::{CallTrace, Side, TRACEPARENT};
+use crate::wire;
 
 /// What the server copies out of grpcio's call context before handing the call to a worker.
 pub(crate) struct CallInfo {
@@ -34,7 +35,7 @@ impl CallInfo {
         stopping: &Arc<Stopping>,
         metrics: impl FnOnce(&str) -> CallMetrics,
     ) -> Arc<CallInfo> {
-        let headers = ctx.request_headers().iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
+        let headers = wire::to_pairs(ctx.request_headers());
         let method = String::from_utf8_lossy(ctx.method()).into_owned();
         let deadline = ctx.deadline();
         Arc::new(CallInfo {
@@ -173,10 +174,8 @@ impl HeaderSlot {
     }
 }
 
-/// What a streaming View's worker hands to the I/O thread, in order.
+/// What a streaming View's worker hands to the I/O thread, in order, before its call ends.
 pub(crate) enum Out<T> {
     Headers(Metadata),
     Message(T),
-    /// How the View ended, and the trailers it set.
-    End(Result<(), grpcio::RpcStatus>, Option<Metadata>),
 }

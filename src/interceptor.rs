@@ -75,9 +75,9 @@ pub trait Interceptor: Send + Sync + 'static {
 
     /// Runs, instead of `before` and `after`, for a call that ended before any interceptor
     /// ran: refused by `maximum_concurrent_rpcs` (RESOURCE_EXHAUSTED), dropped because its
-    /// caller left while it waited for a worker (CANCELLED, DEADLINE_EXCEEDED), or whose
-    /// request could not be read (INTERNAL). It may run on a gRPC I/O thread, so it must be
-    /// quick and never block.
+    /// caller left while it waited for a worker (CANCELLED, DEADLINE_EXCEEDED), whose
+    /// request could not be read (INTERNAL), or that the server's stop ended before its View
+    /// ran (UNAVAILABLE). It may run on a gRPC I/O thread, so it must be quick and never block.
     fn refused(&self, ctx: &Context, outcome: &Outcome<'_>) {
         let _ = (ctx, outcome);
     }

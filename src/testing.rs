@@ -94,6 +94,7 @@ use crate::server::{Server, ServerError};
 use crate::servicer::Servicer;
 use crate::trace::{CallTrace, TRACEPARENT};
 use crate::view::{Context, Requests, Responses};
+use crate::wire;
 
 /// Builds the [`Context`] of a call that no client made: see [`context`].
 #[derive(Debug, Clone)]
@@ -218,7 +219,7 @@ pub fn trailers(ctx: &mut Context) -> Vec<(String, Vec<u8>)> {
 }
 
 fn pairs(metadata: Option<Metadata>) -> Vec<(String, Vec<u8>)> {
-    metadata.map(|m| m.iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect()).unwrap_or_default()
+    metadata.map(|m| wire::to_pairs(&m)).unwrap_or_default()
 }
 
 /// Serves `servicers` on a free loopback port and gives a client of them: a test over a real

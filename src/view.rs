@@ -446,32 +446,32 @@ impl<T> Iterator for Requests<T> {
 
 /// The response side of a streaming call: a blocking sender.
 pub struct Responses<T> {
-    to: Sent<T>,
+    to: Destination<T>,
     headers: Arc<Mutex<HeaderSlot>>,
     sent_headers: bool,
 }
 
 /// Where responses go: to the I/O thread that writes them, or into a list when a test runs
 /// the View on its own (`a3grpc::testing`).
-enum Sent<T> {
+enum Destination<T> {
     Call(futures::channel::mpsc::Sender<Out<T>>),
     Collected(Vec<T>),
 }
 
 impl<T> Responses<T> {
     pub(crate) fn new(tx: futures::channel::mpsc::Sender<Out<T>>, headers: Arc<Mutex<HeaderSlot>>) -> Responses<T> {
-        Responses { to: Sent::Call(tx), headers, sent_headers: false }
+        Responses { to: Destination::Call(tx), headers, sent_headers: false }
     }
 
     pub(crate) fn collecting(headers: Arc<Mutex<HeaderSlot>>) -> Responses<T> {
-        Responses { to: Sent::Collected(Vec::new()), headers, sent_headers: false }
+        Responses { to: Destination::Collected(Vec::new()), headers, sent_headers: false }
     }
 
     /// What a collecting `Responses` was sent; nothing for one of a call.
     pub(crate) fn into_collected(self) -> Vec<T> {
         match self.to {
-            Sent::Collected(sent) => sent,
-            Sent::Call(_) => Vec::new(),
+            Destination::Collected(sent) => sent,
+            Destination::Call(_) => Vec::new(),
         }
     }
 
@@ -497,8 +497,8 @@ impl<T> Responses<T> {
     fn push(&mut self, out: Out<T>) -> Result<(), StreamError> {
         use futures::SinkExt;
         match &mut self.to {
-            Sent::Call(tx) => futures::executor::block_on(tx.send(out)).map_err(|_| StreamError::Cancelled),
-            Sent::Collected(sent) => {
+            Destination::Call(tx) => futures::executor::block_on(tx.send(out)).map_err(|_| StreamError::Cancelled),
+            Destination::Collected(sent) => {
                 if let Out::Message(message) = out {
                     sent.push(message);
                 }

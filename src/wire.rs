@@ -4,7 +4,7 @@
 //! clients can dispatch on the name without parsing JSON. The server turns a View's error into
 //! a status here ([`to_rpc_status`]); the client turns a status back into an [`Error`].
 
-use grpcio::{MetadataBuilder, RpcStatus, RpcStatusCode};
+use grpcio::{Metadata, MetadataBuilder, RpcStatus, RpcStatusCode};
 use protobuf::well_known_types::any::Any;
 use protobuf::Message;
 use serde::{Deserialize, Serialize};
@@ -149,6 +149,11 @@ pub(crate) fn error_from_status(status: &RpcStatus, codes: &StatusCodes, kinds: 
         return Error::MismatchedStatusCode { code, message, expected: codes.describe() };
     }
     Error::Status { code, message }
+}
+
+/// Metadata as owned `(key, value)` pairs, in order.
+pub(crate) fn to_pairs(metadata: &Metadata) -> Vec<(String, Vec<u8>)> {
+    metadata.iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect()
 }
 
 /// The code of a status as received.

@@ -305,8 +305,7 @@ impl BaseClient {
         options: &CallOptions,
     ) -> Result<(Resp, Headers), Error> {
         let headers = request_metadata(&options.headers)?;
-        // A timeout too large to be a deadline (Duration::MAX) is no deadline.
-        let deadline = options.timeout.or(self.timeout).and_then(|t| Instant::now().checked_add(t));
+        let deadline = self.deadline(options);
         let idempotent = options.idempotent || self.idempotent.contains(method.name);
         let mut first = None;
         let mut attempt = 0;
@@ -322,7 +321,7 @@ impl BaseClient {
             let outcome =
                 self.client.unary_call_async(method, request, opt).and_then(|mut receiver| receiver.receive_sync());
             let err = match outcome {
-                Ok((headers, message, _trailers)) => return Ok((message, to_pairs(&headers))),
+                Ok((headers, message, _trailers)) => return Ok((message, wire::to_pairs(&headers))),
                 Err(err) => self.error(err),
             };
             let retry = self.retry.allows(&err, idempotent) && attempt < self.retry.attempts;
@@ -378,11 +377,16 @@ impl BaseClient {
         }
     }
 
+    /// When a call made now with `options` must end: its own timeout, or the client's.
+    fn deadline(&self, options: &CallOptions) -> Option<Instant> {
+        // A timeout too large to be a deadline (Duration::MAX) is no deadline.
+        options.timeout.or(self.timeout).and_then(|t| Instant::now().checked_add(t))
+    }
+
     fn call_option(&self, options: &CallOptions) -> Result<CallOption, Error> {
         let mut opt = CallOption::default();
-        // A timeout too large to be a deadline (Duration::MAX) is no deadline.
-        if let Some(timeout) = options.timeout.or(self.timeout).filter(|t| Instant::now().checked_add(*t).is_some()) {
-            opt = opt.timeout(timeout);
+        if let Some(deadline) = self.deadline(options) {
+            opt = opt.timeout(deadline.saturating_duration_since(Instant::now()));
         }
         if let Some(headers) = request_metadata(&options.headers)? {
             opt = opt.headers(headers);
@@ -395,7 +399,7 @@ impl BaseClient {
     pub(crate) fn error(&self, err: grpcio::Error) -> Error {
         match err {
             grpcio::Error::RpcFailure(status) | grpcio::Error::RpcFinished(Some(status)) => {
-                match self.tls.refused(&status) {
+                match self.tls.handshake_advice(&status) {
                     Some(hint) => Error::TlsHandshake { hint, message: status.message().to_owned() },
                     None => wire::error_from_status(&status, &self.codes, &self.kinds),
                 }
@@ -498,10 +502,6 @@ fn client_environment() -> Arc<Environment> {
     env
 }
 
-pub(crate) fn to_pairs(metadata: &Metadata) -> Headers {
-    metadata.iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect()
-}
-
 /// Whether a client speaks TLS, and with a certificate of its own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Tls {
@@ -515,7 +515,7 @@ impl Tls {
     /// The core only says the connection closed ("Socket closed") when the server refuses the
     /// client after the handshake (TLS 1.3 sends the refusal last), or names the handshake
     /// when this side refused the server's certificate.
-    fn refused(self, status: &grpcio::RpcStatus) -> Option<&'static str> {
+    fn handshake_advice(self, status: &grpcio::RpcStatus) -> Option<&'static str> {
         let message = status.message().to_ascii_lowercase();
         let handshake = status.code() == grpcio::RpcStatusCode::UNAVAILABLE
             && message.contains("failed to connect to all addresses")

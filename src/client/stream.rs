@@ -13,11 +13,12 @@ use futures::future::poll_fn;
 use futures::{FutureExt, SinkExt, StreamExt};
 use grpcio::WriteFlags;
 
-use super::{to_pairs, BaseClient, Headers};
+use super::{BaseClient, Headers};
 use crate::error::{Code, Error};
 use crate::flow::{self, STREAM_WINDOW};
 use crate::metrics::CallMetrics;
 use crate::sync::lock;
+use crate::wire;
 
 pub(super) enum Receiver<T> {
     Server(grpcio::ClientSStreamReceiver<T>),
@@ -34,8 +35,8 @@ impl<T> Receiver<T> {
 
     async fn headers(&mut self) -> grpcio::Result<Headers> {
         match self {
-            Receiver::Server(r) => r.headers().await.map(to_pairs),
-            Receiver::Duplex(r) => r.headers().await.map(to_pairs),
+            Receiver::Server(r) => r.headers().await.map(wire::to_pairs),
+            Receiver::Duplex(r) => r.headers().await.map(wire::to_pairs),
         }
     }
 

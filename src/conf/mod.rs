@@ -210,8 +210,12 @@ fn yes() -> bool {
 }
 
 fn default_max_workers() -> usize {
-    let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    (cpus + 4).min(32)
+    (cpu_count() + 4).min(32)
+}
+
+/// The CPUs this process may use, which several defaults follow (1 if the system cannot say).
+pub(crate) fn cpu_count() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
 }
 
 fn default_grace() -> Duration {

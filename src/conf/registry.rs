@@ -125,8 +125,27 @@ impl<'de> Deserialize<'de> for InterceptorSpec {
 
 type Factory = dyn Fn(&serde_json::Value) -> Result<Arc<dyn Interceptor>, String> + Send + Sync;
 
-const BUILT_IN_INTERCEPTORS: [&str; 4] =
-    ["a3grpc.BearerAuth", "a3grpc.BearerToken", "a3grpc.RequestId", "a3grpc.RequestLog"];
+type Build = fn(&serde_json::Value) -> Result<Arc<dyn Interceptor>, String>;
+
+/// The interceptors a conf names without anyone registering them, each with how it is built
+/// from its settings.
+const BUILT_IN: [(&str, Build); 4] = [
+    ("a3grpc.BearerAuth", bearer_auth),
+    // The name confs used before the server's check became `BearerAuth`.
+    ("a3grpc.BearerToken", bearer_auth),
+    ("a3grpc.RequestId", |settings| no_settings(settings, Arc::new(RequestId))),
+    ("a3grpc.RequestLog", |settings| no_settings(settings, Arc::new(RequestLog))),
+];
+
+const BUILT_IN_INTERCEPTORS: [&str; BUILT_IN.len()] = {
+    let mut names = [""; BUILT_IN.len()];
+    let mut i = 0;
+    while i < names.len() {
+        names[i] = BUILT_IN[i].0;
+        i += 1;
+    }
+    names
+};
 
 static INTERCEPTORS: Registry<Box<Factory>> = Registry::new("interceptor", "interceptors", &BUILT_IN_INTERCEPTORS);
 
@@ -166,25 +185,26 @@ pub(crate) fn resolve_interceptors(specs: &[InterceptorSpec]) -> Result<Vec<Arc<
 }
 
 fn built_in(name: &str, settings: &serde_json::Value) -> Option<Result<Arc<dyn Interceptor>, String>> {
+    BUILT_IN.iter().find(|(built_in, _)| *built_in == name).map(|(_, build)| build(settings))
+}
+
+fn no_settings(settings: &serde_json::Value, built: Arc<dyn Interceptor>) -> Result<Arc<dyn Interceptor>, String> {
+    match settings {
+        serde_json::Value::Null => Ok(built),
+        serde_json::Value::Object(map) if map.is_empty() => Ok(built),
+        _ => Err("takes no settings".to_owned()),
+    }
+}
+
+fn bearer_auth(settings: &serde_json::Value) -> Result<Arc<dyn Interceptor>, String> {
     #[derive(Deserialize)]
     #[serde(deny_unknown_fields)]
     struct BearerSettings {
         tokens: Vec<String>,
     }
-    let no_settings = |built: Arc<dyn Interceptor>| match settings {
-        serde_json::Value::Null => Ok(built),
-        serde_json::Value::Object(map) if map.is_empty() => Ok(built),
-        _ => Err("takes no settings".to_owned()),
-    };
-    Some(match name {
-        "a3grpc.RequestLog" => no_settings(Arc::new(RequestLog)),
-        "a3grpc.RequestId" => no_settings(Arc::new(RequestId)),
-        // `BearerToken` is the name confs used before the server's check became `BearerAuth`.
-        "a3grpc.BearerAuth" | "a3grpc.BearerToken" => match BearerSettings::deserialize(settings) {
-            Ok(s) if !s.tokens.is_empty() => Ok(Arc::new(BearerAuth::accepting(s.tokens))),
-            Ok(_) => Err("`tokens` must list at least one token".to_owned()),
-            Err(e) => Err(format!("needs `tokens = [\"...\"]`: {e}")),
-        },
-        _ => return None,
-    })
+    match BearerSettings::deserialize(settings) {
+        Ok(s) if !s.tokens.is_empty() => Ok(Arc::new(BearerAuth::accepting(s.tokens))),
+        Ok(_) => Err("`tokens` must list at least one token".to_owned()),
+        Err(e) => Err(format!("needs `tokens = [\"...\"]`: {e}")),
+    }
 }

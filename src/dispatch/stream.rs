@@ -1,23 +1,29 @@
 //! Streaming calls, the same steps as a unary call (`mod.rs`) with messages in between: requests
 //! are read a few ahead on the I/O thread into a bounded channel ([`read_ahead`]), and a
-//! View's responses flow from the worker to the I/O thread through another ([`pump`]), so a
-//! slow reader slows the View instead of filling memory.
+//! View's responses flow from its worker to the I/O thread through another ([`pump`]), so a
+//! slow reader slows the View instead of filling memory. The I/O thread owns the call
+//! ([`ServerCall`]) and ends it with the [`Ending`] the worker hands back.
 
 use std::sync::Arc;
 use std::task::Poll;
 
 use futures::channel::{mpsc, oneshot};
 use futures::future::poll_fn;
-use futures::{Sink, SinkExt, StreamExt};
-use grpcio::{DuplexSink, Metadata, RequestStream, RpcContext, ServerStreamingSink, WriteFlags};
+use futures::{FutureExt, SinkExt, StreamExt};
+use grpcio::{DuplexSink, Metadata, RequestStream, RpcContext, ServerStreamingSink};
 
-use super::{dead_call, reject, run_guarded, Fail, Permit, Runtime};
-use crate::call::{CallInfo, Cancellation, Out};
-use crate::error::{A3Error, Code};
+use super::end::{Ending, ServerCall};
+use super::sink::StreamSink;
+use super::{dead_call, run_guarded, Runtime};
+use crate::call::{CallInfo, Out};
+use crate::error::A3Error;
 use crate::flow::{self, STREAM_WINDOW};
 use crate::metrics::Kind;
 use crate::view::{BidiView, ClientStreamingView, Context, Requests, Responses, ServerStreamingView};
-use crate::wire;
+
+/// How a streaming View ended, and the trailers it set: handed from its worker to the I/O
+/// thread once its last message is queued.
+type Finished = (Ending<()>, Option<Metadata>);
 
 /// A server-streaming call arrives here, on a grpcio I/O thread.
 pub(crate) fn serve_server_streaming<V: ServerStreamingView>(
@@ -27,13 +33,13 @@ pub(crate) fn serve_server_streaming<V: ServerStreamingView>(
     request: V::Request,
     sink: ServerStreamingSink<V::Response>,
 ) {
-    let Some(permit) = rt.admit() else { return reject(rt, &ctx, Kind::ServerStream, sink, ()) };
-    let call = rt.call_info(&ctx, Kind::ServerStream);
-    call.metrics.received();
+    let mut call = ServerCall::new(rt, rt.call_info(&ctx, Kind::ServerStream), sink);
+    if !call.admit() {
+        return ctx.spawn(call.finish(Ending::OverTheLimit));
+    }
+    call.info().metrics.received();
     let view = view.clone();
-    start_stream(rt, &ctx, sink, permit, call, None, move |rt, call, tx, permit| {
-        run_stream(rt, call, tx, permit, |responses, ctx| view.handle(request, responses, ctx))
-    });
+    start_stream(rt, &ctx, call, None, move |responses, ctx| view.handle(request, responses, ctx));
 }
 
 /// A client-streaming call arrives here. It is served through grpcio's duplex sink, which,
@@ -67,7 +73,7 @@ pub(crate) fn serve_bidi<V: BidiView>(
     });
 }
 
-/// What client-streaming and bidi calls share: admission, reading ahead, the View on the pool.
+/// What client-streaming and bidi calls share: admission, reading ahead, the View on a worker.
 fn serve_request_stream<Req: Send + 'static, Resp: Send + 'static>(
     rt: &Arc<Runtime>,
     ctx: RpcContext<'_>,
@@ -76,17 +82,18 @@ fn serve_request_stream<Req: Send + 'static, Resp: Send + 'static>(
     sink: DuplexSink<Resp>,
     body: impl FnOnce(Requests<Req>, &mut Responses<Resp>, &mut Context) -> Result<(), A3Error> + Send + 'static,
 ) {
-    let Some(permit) = rt.admit() else { return reject(rt, &ctx, kind, sink, requests) };
-    let call = rt.call_info(&ctx, kind);
-    let (requests, release) = read_ahead(&ctx, requests, &call, rt.stream_idle);
-    start_stream(rt, &ctx, sink, permit, call, Some(release), move |rt, call, tx, permit| {
-        run_stream(rt, call, tx, permit, |responses, ctx| body(requests, responses, ctx))
-    });
+    let mut call = ServerCall::new(rt, rt.call_info(&ctx, kind), sink);
+    if !call.admit() {
+        // grpcio cancels a call whose request stream is dropped unread: kept until the end is out.
+        return ctx.spawn(call.finish(Ending::OverTheLimit).map(move |()| drop(requests)));
+    }
+    let (requests, release) = read_ahead(&ctx, requests, call.info(), rt.stream_idle);
+    start_stream(rt, &ctx, call, Some(release), move |responses, ctx| body(requests, responses, ctx));
 }
 
 /// Reads a call's requests on the I/O thread, a few ahead of the View, into a bounded
 /// channel. grpcio cancels a call whose request stream is dropped unread, so if the View stops
-/// reading early, the stream is kept until `release` fires: once the call's status is out.
+/// reading early, the stream is kept until `release` fires: once the call's end is out.
 fn read_ahead<T: Send + 'static>(
     ctx: &RpcContext<'_>,
     mut stream: RequestStream<T>,
@@ -105,7 +112,7 @@ fn read_ahead<T: Send + 'static>(
             if !failed {
                 counted.metrics.received();
             }
-            // Past the last item the View will read, the stream is kept until the status is out.
+            // Past the last item the View will read, the stream is kept until the end is out.
             if tx.send(item).await.is_err() || failed {
                 let _ = released.await;
                 return;
@@ -115,74 +122,82 @@ fn read_ahead<T: Send + 'static>(
     (Requests::new(rx, call.cancelled.clone(), idle), release)
 }
 
-/// Queues an admitted streaming call's View on the streams' pool, with its `maximum_concurrent_rpcs`
-/// slot, and starts the task that writes its responses. Nothing here blocks.
-fn start_stream<T, S, J>(
+/// Queues an admitted streaming call's View on the streams' pool, and starts the task that
+/// writes its responses and ends the call. Nothing here blocks.
+fn start_stream<T, S>(
     rt: &Arc<Runtime>,
     ctx: &RpcContext<'_>,
-    sink: S,
-    permit: Permit,
-    call: Arc<CallInfo>,
+    call: ServerCall<(), S>,
     release: Option<oneshot::Sender<()>>,
-    job: J,
+    body: impl FnOnce(&mut Responses<T>, &mut Context) -> Result<(), A3Error> + Send + 'static,
 ) where
     T: Send + 'static,
     S: StreamSink<T>,
-    J: FnOnce(&Runtime, &Arc<CallInfo>, mpsc::Sender<Out<T>>, Permit) + Send + 'static,
 {
-    let pumped = call.clone();
     // A small window: the View can be a few messages ahead of the network, never more.
     let (tx, rx) = mpsc::channel(STREAM_WINDOW);
-    let worker_rt = rt.clone();
-    // If the pool has stopped, the job (its sender and the slot) is dropped and the pump
-    // answers UNAVAILABLE.
-    let _ = rt.streams.submit(Box::new(move || job(&worker_rt, &call, tx, permit)));
-    ctx.spawn(pump(sink, rx, pumped, release));
+    let (finished_tx, finished) = oneshot::channel();
+    let (worker_rt, info) = (rt.clone(), call.info().clone());
+    // If the pool has stopped, the job is dropped unrun, and the pump ends the call.
+    let _ = rt.streams.submit(Box::new(move || {
+        let _ = finished_tx.send(run_stream(&worker_rt, &info, tx, body));
+    }));
+    ctx.spawn(pump(call, rx, finished, release));
 }
 
-/// Runs on a worker thread: a streaming View, then the status that ends its call. The call's
-/// slot is held while the View runs, whether or not its client is still there, and freed
-/// before the status goes out, so a client that sees the end and calls again at once is not
-/// turned away.
+/// Runs on a worker: a streaming View, and how it ended. Its responses go out as it sends them;
+/// the channel closes as this returns, before the I/O thread is given the ending.
 fn run_stream<T>(
     rt: &Runtime,
     call: &Arc<CallInfo>,
-    mut tx: mpsc::Sender<Out<T>>,
-    permit: Permit,
+    tx: mpsc::Sender<Out<T>>,
     body: impl FnOnce(&mut Responses<T>, &mut Context) -> Result<(), A3Error>,
-) {
-    let (end, trailers) = match dead_call(rt, call) {
-        Some(status) => (Err(status), None),
-        None => {
-            let mut ctx = Context::new(call);
-            let mut responses = Responses::new(tx.clone(), ctx.header_slot());
-            let end = run_guarded(rt, call, &mut ctx, |ctx| body(&mut responses, ctx));
-            (end, ctx.take_trailers())
-        }
-    };
-    drop(permit);
-    let _ = futures::executor::block_on(tx.send(Out::End(end, trailers)));
+) -> Finished {
+    if let Some(died) = dead_call(call) {
+        return (died, None);
+    }
+    let mut ctx = Context::new(call);
+    let mut responses = Responses::new(tx, ctx.header_slot());
+    let ending = run_guarded(rt, call, &mut ctx, |ctx| body(&mut responses, ctx));
+    (ending, ctx.take_trailers())
 }
 
-/// Runs on the I/O thread: writes what the worker produces, in order, one message at a time,
-/// and watches for the client leaving (which it tells the View through the cancel flag and
-/// by closing the channel, so the View's next send fails).
+/// Runs on the I/O thread: writes the View's responses, then ends the call as its worker
+/// says, and only then lets the call's request stream go.
 async fn pump<T, S: StreamSink<T>>(
-    mut sink: S,
-    mut rx: mpsc::Receiver<Out<T>>,
-    call: Arc<CallInfo>,
+    mut call: ServerCall<(), S>,
+    rx: mpsc::Receiver<Out<T>>,
+    finished: oneshot::Receiver<Finished>,
     release: Option<oneshot::Sender<()>>,
 ) {
+    let info = call.info().clone();
+    if let Some(sink) = call.sink() {
+        write_responses(sink, rx, &info).await;
+    }
+    match finished.await {
+        Ok((ending, trailers)) => {
+            call.set_metadata(None, trailers);
+            call.finish(ending).await;
+        }
+        // The pool stopped before the View ran.
+        Err(oneshot::Canceled) => call.finish(Ending::Stopped).await,
+    }
+    drop(release);
+}
+
+/// Writes what the worker produces, in order, one message at a time, until the View returns,
+/// and watches for the client leaving, which it tells the View through the cancel flag and by
+/// closing the channel, so the View's next send fails.
+async fn write_responses<T, S: StreamSink<T>>(sink: &mut S, mut rx: mpsc::Receiver<Out<T>>, call: &CallInfo) {
     let mut client_gone = false;
-    let cancelled: &Cancellation = &call.cancelled;
     let gone = |rx: &mut mpsc::Receiver<Out<T>>| {
-        cancelled.set();
+        call.cancelled.set();
         rx.close();
     };
     // One item of lookahead: a message with another right behind it is written with the
     // buffer hint, so a fast View's messages leave in batches rather than one flush each.
     let mut ahead: Option<Out<T>> = None;
-    let end = loop {
+    loop {
         let next = match ahead.take() {
             Some(item) => Some(item),
             None => {
@@ -206,46 +221,15 @@ async fn pump<T, S: StreamSink<T>>(
                 }
                 ahead = rx.try_recv().ok();
                 let more = matches!(ahead, Some(Out::Message(_)));
-                if flow::write(&mut sink, message, more).await.is_err() {
+                if flow::write(sink, message, more).await.is_err() {
                     client_gone = true;
                     gone(&mut rx);
                 } else {
                     call.metrics.sent();
                 }
             }
-            Some(Out::End(end, trailers)) => {
-                sink.trailers(trailers);
-                break Some(end);
-            }
-            None => break None,
+            // Every sender has gone: the View has returned.
+            None => return,
         }
-    };
-    if !client_gone {
-        let _ = match end {
-            Some(Ok(())) => sink.close().await,
-            Some(Err(status)) => sink.fail_with(status).await,
-            None => {
-                call.metrics.handled(Code::UNAVAILABLE, None);
-                sink.fail_with(wire::status(Code::UNAVAILABLE, "the server stopped before the call ran")).await
-            }
-        };
-    }
-    drop(release);
-}
-
-/// grpcio's two streaming sinks, which share their methods but no trait.
-trait StreamSink<T>: Sink<(T, WriteFlags), Error = grpcio::Error> + Fail + Unpin {
-    fn headers(&mut self, headers: Metadata);
-}
-
-impl<T: Send + 'static> StreamSink<T> for ServerStreamingSink<T> {
-    fn headers(&mut self, headers: Metadata) {
-        self.set_headers(headers)
-    }
-}
-
-impl<T: Send + 'static> StreamSink<T> for DuplexSink<T> {
-    fn headers(&mut self, headers: Metadata) {
-        self.set_headers(headers)
     }
 }

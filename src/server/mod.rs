@@ -17,7 +17,7 @@ mod supervisor;
 
 use std::sync::Arc;
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub use supervisor::run_grpc_server_with_multiprocessing;
 
@@ -29,6 +29,9 @@ use crate::conf::{Conf, ConfError};
 use crate::dispatch::{Pools, Runtime};
 use crate::health::Health;
 use crate::metrics::Metrics;
+
+/// How long a stop waits, after the grace period, for Views that ignore cancellation.
+const LAST_SECOND: Duration = Duration::from_secs(1);
 
 /// Why a server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -86,11 +89,11 @@ pub fn run_grpc_server(conf: Conf) -> Result<(), ServerError> {
         log::info!("received {}; stopping", signals::name(signal));
     }
     // A second signal during the grace period cuts it short, as Ctrl-C twice does elsewhere.
-    let (cut, closer) = (server.cut.0.clone(), signals.handle());
+    let (end_grace, closer) = (server.end_grace.0.clone(), signals.handle());
     let second = thread::Builder::new().name("a3grpc-stop-signals".into()).spawn(move || {
         if let Some(signal) = signals.wait() {
             log::warn!("received {} again: cancelling the calls still in flight now", signals::name(signal));
-            let _ = cut.send(());
+            let _ = end_grace.send(());
         }
     })?;
     server.shutdown();
@@ -99,7 +102,8 @@ pub fn run_grpc_server(conf: Conf) -> Result<(), ServerError> {
     Ok(())
 }
 
-/// A running server. Dropping it stops it without a grace period; call
+/// A running server. Dropping it stops it without a grace period (Views that ignore
+/// cancellation get one more second, then are left to finish on their own); call
 /// [`shutdown`](Server::shutdown) for a graceful stop.
 ///
 /// ```no_run
@@ -121,7 +125,7 @@ pub struct Server {
     port: u16,
     grace: Duration,
     // Sent to end the grace period at once.
-    cut: (crossbeam_channel::Sender<()>, crossbeam_channel::Receiver<()>),
+    end_grace: (crossbeam_channel::Sender<()>, crossbeam_channel::Receiver<()>),
 }
 
 impl Server {
@@ -162,7 +166,7 @@ impl Server {
             addr,
             port,
             grace: conf.graceful_shutdown_seconds,
-            cut: crossbeam_channel::bounded(1),
+            end_grace: crossbeam_channel::bounded(1),
         })
     }
 
@@ -206,7 +210,8 @@ impl Server {
     /// rest. Views see [`Context::is_stopping`](crate::Context::is_stopping) from the start, so a
     /// long stream can end itself with the status it chooses; those still running after the
     /// grace period see [`Context::is_cancelled`](crate::Context::is_cancelled) and their
-    /// replies are discarded.
+    /// replies are discarded. It returns at most a second after the grace period: Views that
+    /// ignore cancellation are left to finish on their own.
     pub fn shutdown_within(mut self, grace: Duration) {
         self.stop(grace);
     }
@@ -230,7 +235,7 @@ impl Server {
         });
         let finished = crossbeam_channel::select! {
             recv(done) -> _ => true,
-            recv(self.cut.1) -> _ => false,
+            recv(self.end_grace.1) -> _ => false,
             default(grace) => {
                 // The core's own end of the stop may still be on its way with nothing in
                 // flight (a drop gives no grace at all): only Views still running are worth a word.
@@ -244,17 +249,21 @@ impl Server {
                 false
             }
         };
+        // Views still running after the grace period (they ignore cancellation) hold their
+        // calls, and so the core's end of the stop: one last second for both, then they are
+        // left to finish on their own.
+        let last = Instant::now() + LAST_SECOND;
         if !finished {
-            self.rt.cut_off();
+            self.rt.end_grace();
             grpc.cancel_all_calls();
-            let _ = done.recv_timeout(Duration::from_secs(5));
+            let _ = done.recv_deadline(last);
         }
         drop(grpc);
         if let Some(exporter) = self.exporter.take() {
             exporter.stop();
         }
         if let Some(pools) = self.pools.take() {
-            let busy = pools.shutdown(Duration::from_secs(1));
+            let busy = pools.shutdown(last.saturating_duration_since(Instant::now()));
             if busy > 0 {
                 log::warn!("{busy} View(s) still running after shutdown; they were told the call is cancelled");
             }

@@ -4,13 +4,12 @@
 
 use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
-use std::thread;
 
 use grpcio::{ChannelBuilder, EnvBuilder, Environment, ServerBuilder, ServerCredentials};
 
 use super::ServerError;
 use crate::channel::{host_port, options_onto, server_credentials, OptionValue, TlsFiles, SO_REUSEPORT};
-use crate::conf::{resolve_interceptors, resolve_mappings, Conf, ConfError, Mappings};
+use crate::conf::{cpu_count, resolve_interceptors, resolve_mappings, Conf, ConfError, Mappings};
 use crate::dispatch::{Pools, Runtime};
 use crate::health::Health;
 use crate::method::split_path;
@@ -82,8 +81,7 @@ pub(super) fn runtime(conf: &Conf) -> Result<(Pools, Arc<Metrics>, Arc<Runtime>)
 /// plenty, and fewer I/O threads mean fewer wake-ups per call (measured in the closing note
 /// of the performance issue: +5-30% calls/s on 2 CPUs).
 pub(super) fn io_threads(conf: &Conf) -> Arc<Environment> {
-    let count =
-        conf.io_threads.unwrap_or_else(|| (thread::available_parallelism().map(|n| n.get()).unwrap_or(1) / 2).max(1));
+    let count = conf.io_threads.unwrap_or_else(|| (cpu_count() / 2).max(1));
     Arc::new(EnvBuilder::new().cq_count(count).name_prefix("a3grpc-io").build())
 }
 

@@ -18,7 +18,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 use super::signals::{self, StopSignals};
 use super::{run_grpc_server, ServerError};
 use crate::channel::{host_port, server_pems, ChannelOption, OptionValue, SO_REUSEPORT};
-use crate::conf::{Conf, ConfError};
+use crate::conf::{cpu_count, Conf, ConfError};
 
 /// Set in a worker's environment: the port every worker binds.
 const WORKER_PORT: &str = "A3GRPC_WORKER_PORT";
@@ -67,8 +67,7 @@ pub fn run_grpc_server_with_multiprocessing(conf: Conf) -> Result<(), ServerErro
     let conf = conf.validated()?;
     server_pems(conf.server_key.as_deref(), conf.server_cert.as_deref(), conf.ca_cert.as_deref())
         .map_err(|e| ConfError::invalid(e.key, e.message))?;
-    let count =
-        conf.process_count.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    let count = conf.process_count.unwrap_or_else(cpu_count);
     let (reservation, port) = reserve_port(&conf.host, conf.port)?;
     log::info!(
         "a3grpc: starting {count} worker processes on {}:{port} (supervisor pid {})",
