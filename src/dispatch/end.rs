@@ -1,16 +1,22 @@
 //! The one owner of a server call's end. [`ServerCall`] is made when a call arrives and holds
 //! what its end settles: the admission slot, the call's counters and span, the interceptors
-//! to tell about a call they never saw, and the sink the end leaves through. [`finish`]
+//! to tell about a call they never saw, the sink the end leaves through, and what must live
+//! until the end is out. [`finish`]
 //! consumes it with the call's [`Ending`], so each call is counted, told and answered exactly
 //! once, in one place, whatever its kind; dropped unfinished (the pool stopped before the
 //! View ran), it ends the call as its client sees it, UNAVAILABLE.
 //!
 //! [`finish`]: ServerCall::finish
 
+use std::future::Future;
 use std::marker::PhantomData;
 use std::panic::{self, AssertUnwindSafe};
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
+
+use futures::FutureExt;
 
 use grpcio::{Metadata, RpcStatus};
 
@@ -67,6 +73,7 @@ pub(crate) struct ServerCall<T, S: EndSink<T>> {
     trailers: Option<Metadata>,
     // `None` only once the call has ended.
     sink: Option<S>,
+    kept: Option<Box<dyn Send>>,
     reply: PhantomData<fn(T)>,
 }
 
@@ -79,6 +86,7 @@ impl<T, S: EndSink<T>> ServerCall<T, S> {
             headers: None,
             trailers: None,
             sink: Some(sink),
+            kept: None,
             reply: PhantomData,
         }
     }
@@ -100,6 +108,12 @@ impl<T, S: EndSink<T>> ServerCall<T, S> {
         self.trailers = trailers;
     }
 
+    /// Keeps `what` until the call's end is out (or, if the call is dropped unfinished, until
+    /// then): a request stream, which grpcio cancels its call for if it goes first.
+    pub(crate) fn keep_until_ended(&mut self, what: impl Send + 'static) {
+        self.kept = Some(Box::new(what));
+    }
+
     /// The sink, for a stream's messages before its end.
     pub(crate) fn sink(&mut self) -> Option<&mut S> {
         self.sink.as_mut()
@@ -115,17 +129,20 @@ impl<T, S: EndSink<T>> ServerCall<T, S> {
             headers: self.headers.take(),
             trailers: self.trailers.take(),
             sink,
+            kept: self.kept.take(),
             reply: PhantomData,
         }
     }
 
     /// Ends the call: counts it, tells the interceptors if they never saw it, frees its slot
-    /// and sends its end. The future resolves once the end is out.
-    pub(crate) fn finish(mut self, ending: Ending<T>) -> S::Sent {
-        match self.sink.take() {
+    /// and sends its end. The future resolves once the end is out, and lets go of what the
+    /// call kept.
+    pub(crate) fn finish(mut self, ending: Ending<T>) -> Ended<S::Sent> {
+        let sent = match self.sink.take() {
             Some(sink) => self.send(sink, ending),
             None => unreachable!("a call's sink leaves only with its end, which takes the call"),
-        }
+        };
+        Ended { sent, kept: self.kept.take() }
     }
 
     fn send(&mut self, sink: S, ending: Ending<T>) -> S::Sent {
@@ -180,6 +197,21 @@ impl<T, S: EndSink<T>> Drop for ServerCall<T, S> {
             // The send has started; nobody is left to wait for it.
             drop(self.send(sink, Ending::Stopped));
         }
+    }
+}
+
+/// A call's end on its way out, with what the call kept until then.
+pub(crate) struct Ended<F> {
+    sent: F,
+    kept: Option<Box<dyn Send>>,
+}
+
+impl<F: Future<Output = ()> + Unpin> Future for Ended<F> {
+    type Output = ();
+    fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<()> {
+        futures::ready!(self.sent.poll_unpin(cx));
+        self.kept = None;
+        Poll::Ready(())
     }
 }
 
@@ -344,5 +376,17 @@ mod tests {
         assert!(!second.admit(), "one slot, taken");
         drop(first.finish(Ending::Replied("hi".to_owned())));
         assert!(second.admit(), "freed by the first call's end");
+    }
+
+    #[test]
+    fn what_a_call_keeps_goes_once_its_end_is_out() {
+        let server = server(None);
+        let (mut call, _) = server.call();
+        let kept = Arc::new(());
+        call.keep_until_ended(kept.clone());
+        let ended = call.finish(Ending::Replied("hi".to_owned()));
+        assert_eq!(Arc::strong_count(&kept), 2, "kept while the end is on its way");
+        futures::executor::block_on(ended);
+        assert_eq!(Arc::strong_count(&kept), 1, "let go once it is out");
     }
 }

@@ -19,7 +19,7 @@ use futures::channel::oneshot;
 use futures::{FutureExt, StreamExt};
 use grpcio::{ClientStreamingSink, RequestStream, RpcContext, UnarySink};
 
-use end::{Ending, ServerCall};
+use end::{Ended, Ending, ServerCall};
 pub(crate) use pool::{Pools, Submitter};
 use sink::{EndSink, Handoff};
 pub(crate) use stream::{serve_bidi, serve_client_streaming, serve_server_streaming};
@@ -236,7 +236,7 @@ fn run_view<V: UnaryView, S: EndSink<V::Response>>(
     view: &V,
     mut call: ServerCall<V::Response, S>,
     request: V::Request,
-) -> S::Sent {
+) -> Ended<S::Sent> {
     let info = call.info().clone();
     if let Some(died) = dead_call(&info) {
         return call.finish(died);

@@ -27,7 +27,7 @@ pub(crate) struct End<T> {
 pub(crate) trait EndSink<T>: Send + 'static {
     /// Whether a successful end carries a message (unary) or closes a stream.
     const REPLY_IS_A_MESSAGE: bool;
-    type Sent: Future<Output = ()> + Send + 'static;
+    type Sent: Future<Output = ()> + Send + Unpin + 'static;
     fn end(self, end: End<T>) -> Self::Sent;
 }
 

@@ -9,7 +9,7 @@ use std::task::Poll;
 
 use futures::channel::{mpsc, oneshot};
 use futures::future::poll_fn;
-use futures::{FutureExt, SinkExt, StreamExt};
+use futures::{SinkExt, StreamExt};
 use grpcio::{DuplexSink, Metadata, RequestStream, RpcContext, ServerStreamingSink};
 
 use super::end::{Ending, ServerCall};
@@ -39,7 +39,7 @@ pub(crate) fn serve_server_streaming<V: ServerStreamingView>(
     }
     call.info().metrics.received();
     let view = view.clone();
-    start_stream(rt, &ctx, call, None, move |responses, ctx| view.handle(request, responses, ctx));
+    start_stream(rt, &ctx, call, move |responses, ctx| view.handle(request, responses, ctx));
 }
 
 /// A client-streaming call arrives here. It is served through grpcio's duplex sink, which,
@@ -84,16 +84,17 @@ fn serve_request_stream<Req: Send + 'static, Resp: Send + 'static>(
 ) {
     let mut call = ServerCall::new(rt, rt.call_info(&ctx, kind), sink);
     if !call.admit() {
-        // grpcio cancels a call whose request stream is dropped unread: kept until the end is out.
-        return ctx.spawn(call.finish(Ending::OverTheLimit).map(move |()| drop(requests)));
+        call.keep_until_ended(requests);
+        return ctx.spawn(call.finish(Ending::OverTheLimit));
     }
     let (requests, release) = read_ahead(&ctx, requests, call.info(), rt.stream_idle);
-    start_stream(rt, &ctx, call, Some(release), move |responses, ctx| body(requests, responses, ctx));
+    call.keep_until_ended(release);
+    start_stream(rt, &ctx, call, move |responses, ctx| body(requests, responses, ctx));
 }
 
 /// Reads a call's requests on the I/O thread, a few ahead of the View, into a bounded
 /// channel. grpcio cancels a call whose request stream is dropped unread, so if the View stops
-/// reading early, the stream is kept until `release` fires: once the call's end is out.
+/// reading early, the stream is kept until `release` goes, which the call keeps to its end.
 fn read_ahead<T: Send + 'static>(
     ctx: &RpcContext<'_>,
     mut stream: RequestStream<T>,
@@ -128,7 +129,6 @@ fn start_stream<T, S>(
     rt: &Arc<Runtime>,
     ctx: &RpcContext<'_>,
     call: ServerCall<(), S>,
-    release: Option<oneshot::Sender<()>>,
     body: impl FnOnce(&mut Responses<T>, &mut Context) -> Result<(), A3Error> + Send + 'static,
 ) where
     T: Send + 'static,
@@ -142,7 +142,7 @@ fn start_stream<T, S>(
     let _ = rt.streams.submit(Box::new(move || {
         let _ = finished_tx.send(run_stream(&worker_rt, &info, tx, body));
     }));
-    ctx.spawn(pump(call, rx, finished, release));
+    ctx.spawn(pump(call, rx, finished));
 }
 
 /// Runs on a worker: a streaming View, and how it ended. Its responses go out as it sends them;
@@ -163,12 +163,11 @@ fn run_stream<T>(
 }
 
 /// Runs on the I/O thread: writes the View's responses, then ends the call as its worker
-/// says, and only then lets the call's request stream go.
+/// says.
 async fn pump<T, S: StreamSink<T>>(
     mut call: ServerCall<(), S>,
     rx: mpsc::Receiver<Out<T>>,
     finished: oneshot::Receiver<Finished>,
-    release: Option<oneshot::Sender<()>>,
 ) {
     let info = call.info().clone();
     if let Some(sink) = call.sink() {
@@ -182,7 +181,6 @@ async fn pump<T, S: StreamSink<T>>(
         // The pool stopped before the View ran.
         Err(oneshot::Canceled) => call.finish(Ending::Stopped).await,
     }
-    drop(release);
 }
 
 /// Writes what the worker produces, in order, one message at a time, until the View returns,
