@@ -140,18 +140,14 @@ pub(crate) fn serve_unary<V: UnaryView>(
     ctx.spawn(async move {
         let request = match requests.next().await {
             Some(Ok(request)) => request,
-            Some(Err(err @ grpcio::Error::Codec(_))) => {
-                return call.finish(Ending::Unreadable(unreadable_request(&err))).await
-            }
-            // The stream broke: the client reset the call before its request arrived.
-            Some(Err(_)) => {
-                let status = wire::status(Code::CANCELLED, "the call ended before its request arrived");
+            unreadable => {
+                let status = match unreadable {
+                    Some(Err(err @ grpcio::Error::Codec(_))) => unreadable_request(&err),
+                    // The stream broke: the client reset the call before its request arrived.
+                    Some(Err(_)) => wire::status(Code::CANCELLED, "the call ended before its request arrived"),
+                    _ => wire::status(Code::INTERNAL, "the call carried no request"),
+                };
                 return call.finish(Ending::Unreadable(status)).await;
-            }
-            None => {
-                return call
-                    .finish(Ending::Unreadable(wire::status(Code::INTERNAL, "the call carried no request")))
-                    .await
             }
         };
         // Admitted only now: a call still waiting for its request holds no worker, so a
