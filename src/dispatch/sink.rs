@@ -22,8 +22,9 @@ pub(crate) struct End<T> {
     pub(crate) trailers: Option<Metadata>,
 }
 
-/// Where a call's end is sent: one of grpcio's sinks, or a fake in the unit tests. Sending
-/// starts at once; the future it gives resolves when the end is out.
+/// Where a call's end is sent: one of grpcio's sinks, or a fake in the unit tests. A unary
+/// end starts on the wire at once, a stream's clean end when its future is first polled;
+/// the future resolves when the end is out.
 pub(crate) trait EndSink<T>: Send + 'static {
     /// Whether a successful end carries a message (unary) or closes a stream.
     const REPLY_IS_A_MESSAGE: bool;
