@@ -228,36 +228,12 @@ fn a_server_and_its_client_come_apart_at_once_in_either_order() {
     assert!(slowest < Duration::from_millis(500), "a stop or a drop waited: {rounds:?}");
 }
 
-/// A stream that sends one message, then waits for its gate whatever happens to its call.
-struct Stuck {
-    started: crossbeam_channel::Sender<()>,
-    gate: crossbeam_channel::Receiver<()>,
-    returned: crossbeam_channel::Sender<()>,
-}
-
-impl a3grpc::ServerStreamingView for Stuck {
-    type Request = HelloRequest;
-    type Response = HelloReply;
-    fn handle(
-        &self,
-        _: HelloRequest,
-        out: &mut a3grpc::Responses<HelloReply>,
-        _: &mut a3grpc::Context,
-    ) -> Result<(), a3grpc::A3Error> {
-        out.send(reply("first".into()))?;
-        self.started.send(()).unwrap();
-        let _ = self.gate.recv();
-        self.returned.send(()).unwrap();
-        Ok(())
-    }
-}
-
 #[test]
 fn a_dropped_server_leaves_a_view_that_ignores_cancellation_to_finish_on_its_own() {
     let (started_tx, started) = crossbeam_channel::unbounded();
     let (open, gate) = crossbeam_channel::unbounded::<()>();
     let (returned_tx, returned) = crossbeam_channel::unbounded();
-    let stuck = Stuck { started: started_tx, gate, returned: returned_tx };
+    let stuck = Held { started: started_tx, gate, returned: Some(returned_tx) };
     let server =
         start(conf(vec![a3grpc::Servicer::new().server_streaming(&METHOD_GREETER_SAY_HELLO_STREAM_REPLY, stuck)]));
     let client = client(&server);

@@ -228,27 +228,13 @@ fn metadata_flows_both_ways_on_a_stream() {
     assert_eq!(messages(replies).unwrap(), ["t-1"]);
 }
 
-/// Holds its stream open until told.
-struct Held(Sender<()>, crossbeam_channel::Receiver<()>);
-
-impl ServerStreamingView for Held {
-    type Request = HelloRequest;
-    type Response = HelloReply;
-    fn handle(&self, _: HelloRequest, out: &mut Responses<HelloReply>, _: &mut Context) -> Result<(), A3Error> {
-        out.send(reply("first".into()))?;
-        self.0.send(()).unwrap();
-        let _ = self.1.recv();
-        Ok(())
-    }
-}
-
 #[test]
 fn open_streams_beyond_the_unary_workers_never_delay_a_unary_call() {
     let (started_tx, started) = unbounded();
     let (open, gate) = unbounded::<()>();
     let server = start(
         conf(vec![Servicer::new()
-            .server_streaming(&SERVER_STREAM, Held(started_tx, gate))
+            .server_streaming(&SERVER_STREAM, Held { started: started_tx, gate, returned: None })
             .unary(&METHOD_GREETER_SAY_HELLO, hello::SayHello)])
         .max_workers(1)
         .max_stream_workers(3),
@@ -281,7 +267,7 @@ fn streams_count_against_maximum_concurrent_rpcs_and_calls_of_every_kind_over_it
     let (open, gate) = unbounded::<()>();
     let server = start(
         conf(vec![Servicer::new()
-            .server_streaming(&SERVER_STREAM, Held(started_tx, gate))
+            .server_streaming(&SERVER_STREAM, Held { started: started_tx, gate, returned: None })
             .unary(&METHOD_GREETER_SAY_HELLO, hello::SayHello)
             .client_streaming(&CLIENT_STREAM, hello::CountHellos)
             .bidi(&BIDI, hello::EchoHellos)])

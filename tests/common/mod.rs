@@ -43,6 +43,28 @@ where
     Servicer::new().unary(&METHOD_GREETER_SAY_HELLO, FnView(f))
 }
 
+/// A server stream that sends "first", says it has started, then waits for its gate,
+/// whatever happens to its call meanwhile, and says when it returns.
+pub struct Held {
+    pub started: crossbeam_channel::Sender<()>,
+    pub gate: crossbeam_channel::Receiver<()>,
+    pub returned: Option<crossbeam_channel::Sender<()>>,
+}
+
+impl a3grpc::ServerStreamingView for Held {
+    type Request = HelloRequest;
+    type Response = HelloReply;
+    fn handle(&self, _: HelloRequest, out: &mut a3grpc::Responses<HelloReply>, _: &mut Context) -> Result<(), A3Error> {
+        out.send(reply("first".into()))?;
+        self.started.send(()).unwrap();
+        let _ = self.gate.recv();
+        if let Some(returned) = &self.returned {
+            returned.send(()).unwrap();
+        }
+        Ok(())
+    }
+}
+
 /// A conf on a free loopback port.
 pub fn conf(servicers: Vec<Servicer>) -> Conf {
     Conf::new("127.0.0.1", 0, servicers)
