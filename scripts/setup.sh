@@ -104,7 +104,7 @@ build_quietly() {
   target="$(target_dir)"
   cache="$(core_cache)"
   if [ -n "$cache" ] && ! ls "$cache"/*/MANIFEST >/dev/null 2>&1; then
-    say "first build on this machine: compiling the gRPC C core takes about 27 minutes on 2 cores; it is then kept in $cache for every later build"
+    say "first build on this machine: compiling the gRPC C core takes 17 to 29 minutes on 2 cores; it is then kept in $cache for every later build"
   fi
   say "building ($*; log: $log)"
   cargo build --release "$@" >"$log" 2>&1 &
