@@ -105,9 +105,11 @@ pub(super) fn register(
     // connection, reset ones not yet freed included, pass the limit plus
     // grpc.http2.max_deallocating_streams: a rapid-reset flood (CVE-2023-44487) then costs
     // a bounded amount. At the core's 0 for the latter, a well-behaved client running more
-    // calls than the limit is refused while its finished streams are being freed (one call
-    // in a thousand failed even after the engine's retry); half as many again as the limit
-    // loses none and still bounds a flood. The conf's options may set either.
+    // calls than the limit is refused while its finished streams are being freed. At half
+    // the limit, 256 calls in flight on one connection still lost up to 1% of them
+    // (UNAVAILABLE in 5 of 8 bench runs, after the engine's retry); at the limit itself none
+    // in 8 runs, and a flood costs +3 MB more (tests/flood.rs). The conf's options may set
+    // either.
     let streams = conf
         .options
         .iter()
@@ -119,7 +121,7 @@ pub(super) fn register(
         .unwrap_or(MAX_CONCURRENT_STREAMS);
     let mut args = ChannelBuilder::new(env.clone())
         .max_concurrent_stream(MAX_CONCURRENT_STREAMS)
-        .raw_cfg_int(c"grpc.http2.max_deallocating_streams".into(), streams / 2)
+        .raw_cfg_int(c"grpc.http2.max_deallocating_streams".into(), streams)
         .raw_cfg_int(c"grpc.experimental.tcp_max_read_buffer_size".into(), MAX_READ_BUFFER)
         .raw_cfg_int(c"grpc.max_allowed_incoming_connections".into(), MAX_CONNECTIONS);
     if let Some(compression) = conf.compression {
